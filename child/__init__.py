@@ -1,0 +1,1 @@
+"""Child networks: the models that the controller samples, and their data."""
