@@ -69,9 +69,9 @@ class Categorical:
   def share_key(self) -> str:
     return self.kind or self.name
 
-  def check(self, tokens: Sequence[int]) -> str | None:
+  def check(self, tokens: Sequence[int]) -> tuple[int, str] | None:
     if not 0 <= tokens[0] < len(self.choices):
-      return f"expected a choice index in [0, {len(self.choices) - 1}]"
+      return 0, f"expected a choice index in [0, {len(self.choices) - 1}]"
     return None
 
 
@@ -104,10 +104,10 @@ class Skip:
   def share_key(self) -> str:
     return self.kind
 
-  def check(self, tokens: Sequence[int]) -> str | None:
+  def check(self, tokens: Sequence[int]) -> tuple[int, str] | None:
     for offset, token in enumerate(tokens):
       if token not in (0, 1):
-        return f"expected a skip bit 0 or 1 (anchor {offset})"
+        return offset, f"expected a skip bit 0 or 1 (anchor {offset})"
     return None
 
 
@@ -140,9 +140,9 @@ class Pick:
   def share_key(self) -> str:
     return self.kind
 
-  def check(self, tokens: Sequence[int]) -> str | None:
+  def check(self, tokens: Sequence[int]) -> tuple[int, str] | None:
     if not 0 <= tokens[0] < self.num_anchors:
-      return f"expected an anchor index in [0, {self.num_anchors - 1}]"
+      return 0, f"expected an anchor index in [0, {self.num_anchors - 1}]"
     return None
 
 
@@ -170,7 +170,7 @@ class AnchorStep:
   def share_key(self) -> str:
     return "anchor_step"
 
-  def check(self, tokens: Sequence[int]) -> str | None:
+  def check(self, tokens: Sequence[int]) -> tuple[int, str] | None:
     del tokens
     return None
 
@@ -241,10 +241,11 @@ class SearchSpace:
     for decision, where in self.token_slices():
       problem = decision.check(tokens[where])
       if problem:
-        position = self._string_position(where.start)
+        offset, message = problem
+        position = self._string_position(where.start + offset)
         raise ArchitectureError(
-            f"{self.name}: bad value {tokens[where][0] if tokens[where] else ''} "
-            f"at position {position} ({decision.name}): {problem}")
+            f"{self.name}: bad value {tokens[where.start + offset]} at "
+            f"position {position} ({decision.name}): {message}")
     return tokens
 
   def _string_position(self, token_index: int) -> int:

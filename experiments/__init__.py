@@ -1,0 +1,1 @@
+"""Binaries: search, final training, benchmarks, reproduction tables."""

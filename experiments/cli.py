@@ -1,0 +1,84 @@
+"""What the binaries share: gin parsing, run directories, one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+from controller import search_space
+from runner import run_dir as run_dir_lib
+
+
+class UsageError(Exception):
+  """A mistake in how the binary was called."""
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip() or type(error).__name__
+  return text.splitlines()[0]
+
+
+@contextlib.contextmanager
+def user_errors():
+  """Turns expected mistakes into one line on stderr and exit code 2."""
+  from child import datasets  # pylint: disable=g-import-not-at-top
+  expected = (UsageError, run_dir_lib.RunDirError, search_space.ArchitectureError,
+              datasets.DatasetNotFoundError)
+  try:
+    yield
+  except expected as e:
+    print(f"error: {_first_line(e)}", file=sys.stderr)
+    sys.exit(2)
+  except KeyboardInterrupt:
+    print("interrupted: finished children are saved; continue with --resume",
+          file=sys.stderr)
+    sys.exit(130)
+
+
+def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
+  """Parses gin, turning its errors into `UsageError`."""
+  from runner import workers  # pylint: disable=g-import-not-at-top
+  if not gin_files:
+    raise UsageError("pass at least one --gin_file (see gin/)")
+  for path in gin_files:
+    if not os.path.exists(path):
+      raise UsageError(f"gin file not found: {path}")
+  try:
+    workers.configure(gin_files, gin_bindings)
+  except (ValueError, SyntaxError, KeyError, TypeError) as e:
+    raise UsageError(f"bad gin configuration: {_first_line(e)}") from None
+
+
+def default_output_dir(gin_files: Sequence[str]) -> str:
+  stem = os.path.splitext(os.path.basename(gin_files[0]))[0] if gin_files \
+      else "run"
+  return os.path.join("runs", f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def run_search(gin_files, gin_bindings, output_dir, *, seed, resume,
+               overwrite) -> dict[str, Any]:
+  """Parses gin, prepares the run directory and runs the configured search."""
+  parse_gin(gin_files, gin_bindings)
+  resumed = run_dir_lib.prepare(output_dir, resume=resume, overwrite=overwrite)
+  from runner import search  # pylint: disable=g-import-not-at-top
+  return search.run_search(output_dir, seed, resumed, gin_files, gin_bindings)
+
+
+def print_result(best: dict[str, Any], output_dir: str) -> None:
+  """The closing lines of a search: the architecture, its score, the files."""
+  if not best:
+    print(f"no child finished successfully; see {output_dir}/architectures.jsonl")
+    return
+  print("")
+  print(f"best architecture ({best['space']}): {best['arc']}")
+  print(f"reward {best['reward']:.4f}  "
+        + (f"valid_accuracy {best['valid_accuracy']:.4f}  "
+           if best.get("valid_accuracy") is not None else "")
+        + (f"params {best['params']:,}" if best.get("params") else ""))
+  print("decisions: " + json.dumps(best.get("decisions", {}))[:2000])
+  print(f"results: {os.path.abspath(output_dir)} (best.json, "
+        "architectures.jsonl, operative_config.gin)")

@@ -1,0 +1,43 @@
+r"""Runs an architecture search.
+
+  python -m experiments.search --gin_file=gin/quickstart.gin \
+      [--gin_file=F2] [--gin_bindings='x.y=1'] [--output_dir=D] \
+      [--resume | --overwrite] [--seed=N]
+
+The mode (NAS, Zoph & Le 2017; ENAS, Pham et al. 2018), the search space, the
+data and every hyperparameter come from gin. Bad input (unknown gin
+bindings, a missing data set, a malformed architecture, a run directory that
+already exists) ends with one line on stderr and exit code 2.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from experiments import cli  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("gin_file", [], "gin files, applied in order.")
+flags.DEFINE_multi_string("gin_bindings", [], "gin bindings, after the files.")
+flags.DEFINE_string("output_dir", None,
+                    "run directory (default runs/<gin file>-<time>).")
+flags.DEFINE_bool("resume", False, "continue the run in --output_dir.")
+flags.DEFINE_bool("overwrite", False, "replace the run in --output_dir.")
+flags.DEFINE_integer("seed", 0, "seed of the controller and the children.")
+
+
+def main(argv):
+  del argv
+  with cli.user_errors():
+    output_dir = FLAGS.output_dir or cli.default_output_dir(FLAGS.gin_file)
+    best = cli.run_search(FLAGS.gin_file, FLAGS.gin_bindings, output_dir,
+                          seed=FLAGS.seed, resume=FLAGS.resume,
+                          overwrite=FLAGS.overwrite)
+    cli.print_result(best, output_dir)
+
+
+if __name__ == "__main__":
+  app.run(main)

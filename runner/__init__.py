@@ -1,0 +1,1 @@
+"""Run directories, worker pools and the NAS search loop."""
