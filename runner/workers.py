@@ -10,6 +10,7 @@ of a second TensorFlow.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 from typing import Any, Iterator, Sequence
@@ -26,15 +27,14 @@ def configure(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   import child.nas_cnn_space  # noqa: F401  pylint: disable=unused-import
   import controller.strategy  # noqa: F401  pylint: disable=unused-import
   import runner.nas_search  # noqa: F401  pylint: disable=unused-import
+  import runner.search  # noqa: F401  pylint: disable=unused-import
   import runner.tasks  # noqa: F401  pylint: disable=unused-import
-  try:
-    import child.language_model  # noqa: F401  pylint: disable=unused-import
-  except ImportError:
-    pass
-  try:
-    import enas.search  # noqa: F401  pylint: disable=unused-import
-  except ImportError:
-    pass
+  for optional in ("child.language_model", "enas.search"):
+    try:
+      importlib.import_module(optional)
+    except ModuleNotFoundError as e:
+      if e.name != optional:
+        raise
   gin.parse_config_files_and_bindings(
       list(gin_files), list(gin_bindings), skip_unknown=False)
 

@@ -1,0 +1,127 @@
+"""The ENAS recurrent cell search space (Pham et al. 2018, §2.2).
+
+A recurrent cell is a DAG of `num_nodes` nodes (12 in the paper's search).
+Node 0 reads x_t and h_{t-1}; every later node i reads the output of ONE
+earlier node j < i; every node applies one of four activations. The cell's
+output h_t is the average of the "loose ends", the nodes no other node reads.
+
+Declared decisions, in sampling order (which is also the official text order
+of the melodyguan/enas PTB scripts, ``act_0 prev_1 act_1 prev_2 act_2 ...``):
+
+* node 0: ``Categorical`` activation, creates anchor 0;
+* node i >= 1: ``Pick`` of the previous node among the i anchors (with the
+  enas_lm distance penalty ``(i - j)^2 / 6``), then ``Categorical``
+  activation, which creates anchor i.
+
+So 12 nodes give 23 tokens. Activation ids follow the official PTB code:
+0 tanh, 1 ReLU, 2 identity, 3 sigmoid. (google-research enas_lm numbers them
+0 tanh, 1 ReLU, 2 sigmoid, 3 identity, fixes node 0 to tanh and writes only
+``prev_i act_i`` pairs; the official melodyguan controller sampled only ids 0
+and 1. Here all four are searched, for every node.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence, Union
+
+from controller.search_space import (Architecture, ArchitectureError,
+                                     Categorical, Pick, SearchSpace)
+
+ACTIVATIONS = ("tanh", "relu", "identity", "sigmoid")
+"""Activation names by id (official ENAS PTB order)."""
+
+SPACE_NAME = "enas_rnn"
+SCOPE = "rnn_nodes"
+PAPER_FINAL_CELL = "0 0 0 1 1 2 1 2 0 2 0 5 1 1 0 6 1 8 1 8 1 8 1"
+"""The PTB cell ENAS found (``fixed_arc`` of melodyguan/enas ptb_final.sh)."""
+
+
+def rnn_cell_space(num_nodes: int = 12) -> SearchSpace:
+  """Declares the ENAS recurrent cell space (§2.2) with `num_nodes` nodes.
+
+  Args:
+    num_nodes: nodes of the cell DAG (12 in the paper's PTB search).
+
+  Returns:
+    A `SearchSpace` of ``2 * num_nodes - 1`` tokens.
+  """
+  if num_nodes < 1:
+    raise ValueError(f"num_nodes must be positive, got {num_nodes}")
+  decisions = [Categorical(name="node_0/activation", choices=ACTIVATIONS,
+                           kind="rnn_activation", creates_anchor=True,
+                           scope=SCOPE)]
+  for node in range(1, num_nodes):
+    decisions.append(Pick(name=f"node_{node}/prev", num_anchors=node,
+                          kind="rnn_prev", scope=SCOPE, distance_penalty=6.0))
+    decisions.append(Categorical(name=f"node_{node}/activation",
+                                 choices=ACTIVATIONS, kind="rnn_activation",
+                                 creates_anchor=True, scope=SCOPE))
+  return SearchSpace(name=SPACE_NAME, decisions=tuple(decisions),
+                     metadata=(("num_nodes", num_nodes),
+                               ("activations", ACTIVATIONS)))
+
+
+@dataclasses.dataclass(frozen=True)
+class RnnCell:
+  """A decoded recurrent cell: what each node reads and computes.
+
+  Attributes:
+    activations: activation id of each node (see `ACTIVATIONS`).
+    prev: the node each node reads; ``prev[0] == -1`` stands for node 0's
+      inputs x_t and h_{t-1}.
+  """
+
+  activations: tuple[int, ...]
+  prev: tuple[int, ...]
+
+  @property
+  def num_nodes(self) -> int:
+    return len(self.activations)
+
+  @property
+  def loose_ends(self) -> tuple[int, ...]:
+    """Nodes that no other node reads; h_t is their average (§2.2)."""
+    used = set(self.prev[1:])
+    return tuple(i for i in range(self.num_nodes) if i not in used)
+
+  def activation_names(self) -> tuple[str, ...]:
+    return tuple(ACTIVATIONS[a] for a in self.activations)
+
+  def to_tokens(self) -> tuple[int, ...]:
+    """The tokens in sampling (= official text) order."""
+    tokens = [self.activations[0]]
+    for node in range(1, self.num_nodes):
+      tokens += [self.prev[node], self.activations[node]]
+    return tuple(tokens)
+
+
+def decode_rnn(arc: Union[Architecture, Sequence[int], str]) -> RnnCell:
+  """Reads an `Architecture`, a token sequence or an arc string as a cell.
+
+  Args:
+    arc: an architecture of an `rnn_cell_space`, or its ``2N - 1`` tokens /
+      space-separated text in official order.
+
+  Returns:
+    The `RnnCell`.
+
+  Raises:
+    ArchitectureError: the tokens do not form a valid cell.
+  """
+  if isinstance(arc, Architecture):
+    if arc.space.name != SPACE_NAME:
+      raise ArchitectureError(f"not an {SPACE_NAME} architecture: "
+                              f"{arc.space.name}")
+    tokens = arc.tokens
+  else:
+    if isinstance(arc, str):
+      arc = arc.replace(",", " ").split()
+    tokens = tuple(int(t) for t in arc)
+    if len(tokens) % 2 == 0:
+      raise ArchitectureError(
+          f"{SPACE_NAME}: expected 2 * num_nodes - 1 integers, got {len(tokens)}")
+    tokens = rnn_cell_space((len(tokens) + 1) // 2).validate(tokens)
+  activations = (tokens[0],) + tuple(tokens[2::2])
+  prev = (-1,) + tuple(tokens[1::2])
+  return RnnCell(activations=activations, prev=prev)

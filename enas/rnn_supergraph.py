@@ -1,0 +1,444 @@
+"""The ENAS recurrent-cell supergraph: one set of shared weights, one compiled step.
+
+Pham et al. 2018, §2.2. Every cell of `enas.rnn_space.rnn_cell_space` is a
+subgraph of one DAG over `num_nodes` nodes, with these computations:
+
+  node 0:  c_0 = sigmoid(x_t W_xc + h_{t-1} W_hc)
+           h_0 = c_0 * act_0(x_t W_xh + h_{t-1} W_hh) + (1 - c_0) * h_{t-1}
+  node i:  c_i = sigmoid(h_j W^c_{i,j})
+           h_i = c_i * act_i(h_j W^h_{i,j}) + (1 - c_i) * h_j,  j = prev_i
+  h_t   =  mean of the loose ends (nodes no other node reads).
+
+Shared weights: node 0's ``[2H, 2H]`` matrix (rows x | h, columns h-part |
+c-part) and ONE ``[H, 2H]`` matrix per pair (i, j), j < i, as the paper's
+W_{i,j}: ``N (N - 1) / 2`` pairs in a single ``[P, H, 2H]`` variable, pair
+``(i, j)`` at row ``i (i - 1) / 2 + j``.
+
+One compiled function serves every architecture: the arc is an int32 tensor
+argument of a `tf.function` with a fixed input signature. The chosen pair
+matrices are fetched with one `tf.gather` per step (their gradient is an
+`IndexedSlices` over those rows only, applied with a scatter update, so an
+unchosen pair is never touched), the previous node with a gather over the
+stacked earlier nodes, and the loose-end average with a 0/1 mask computed
+from the arc. Activations use `tf.switch_case` by default, which runs only
+the chosen activation; the alternative ``activation_select="onehot"``
+computes all four and sums them weighted by a one-hot vector: no control
+flow, but 4x the elementwise work and 4x the activation memory kept for the
+backward pass, for every node and time step. Measured at the search sizes on
+a shared 2-core CPU (indicative): switch about 1.1x the step time of the same
+cell compiled alone, onehot about 1.5-1.8x (`enas.rnn_benchmark`).
+
+Differences from google-research ``enas_lm`` (src/child.py), on purpose:
+  * enas_lm keeps one matrix per (node, activation, previous node), 4x the
+    memory; here one per (node, previous node) as in the paper.
+  * enas_lm averages ALL nodes but node 0; here the loose ends (paper, and
+    the official melodyguan code).
+  * enas_lm fixes node 0 to tanh; here node 0's activation is searched.
+  * enas_lm's weight decay is ``l2_loss(w ** 2)`` (a 4th power) on the chosen
+    matrices except node 1's; here ``l2 * sum(w ** 2)`` (melodyguan) on all
+    the sampled child's weights: embedding, node 0 and the chosen pairs.
+The melodyguan search code adds batch norm inside the cell; neither the paper
+nor enas_lm has it, so it is left out.
+
+Training settings follow melodyguan ``scripts/ptb_search.sh`` (the enas_lm
+search instead uses batch 128, hidden 200, lr 20 on a per-token mean loss,
+grad bound 0.1): hidden 720, variational dropout with keep probabilities
+embedding 0.75 (word dropout: a dropped word is zero at every position of
+that sequence), x 0.25 (x_t entering node 0), h 0.75 (h_{t-1} entering node 0
+and every node's input h_j; one mask shared by all), output 0.25 (h_t before
+the softmax); SGD on ``sum_t NLL / batch + l2 * sum(w^2)`` with the gradient
+clipped to global norm 10, l2 1e-7; the softmax weights are the embedding
+(tied, as both official codes). Masks are drawn once per batch, shared over
+the time steps. The state carried between batches is not back-propagated
+through (truncated BPTT).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from child.datasets import batchify
+from controller.search_space import Architecture, SearchSpace
+from enas import rnn_space
+
+ACTIVATION_FNS = (tf.tanh, tf.nn.relu, tf.identity, tf.sigmoid)
+"""Activation functions by id, in `rnn_space.ACTIVATIONS` order."""
+
+ACTIVATION_SELECTS = ("switch", "onehot")
+
+
+def pair_index(node: int, prev: int) -> int:
+  """Row of the shared ``[P, H, 2H]`` variable holding W_{node, prev}."""
+  return node * (node - 1) // 2 + prev
+
+
+def default_init_range(hidden_size: int) -> float:
+  """Uniform init range of the official PTB code, by hidden size."""
+  if hidden_size <= 300:
+    return 0.1
+  if hidden_size <= 400:
+    return 0.05
+  return 0.04
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropout:
+  """Keep probabilities of the variational dropouts (1.0 = off).
+
+  Attributes:
+    embedding: keep probability of a word (per sequence, all positions).
+    x: of each unit of x_t entering node 0.
+    h: of each unit of h_{t-1} and of every node's input.
+    output: of each unit of h_t before the softmax.
+  """
+
+  embedding: float = 0.75
+  x: float = 0.25
+  h: float = 0.75
+  output: float = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class CellWiring:
+  """What the unrolled cell computes at each step.
+
+  A fixed cell holds Python ints (no gathers, no control flow); the
+  supergraph holds scalar int32 tensors read from the arc tensor.
+
+  Attributes:
+    activations: activation id of each of the N nodes.
+    prev: the node each node reads (``prev[0]`` is unused).
+    node_weights: ``[H, 2H]`` matrix of nodes 1..N-1.
+    loose: fixed cell: indices of the loose ends; supergraph: float ``[N]``
+      mask, 1 for a loose end.
+  """
+
+  activations: Sequence[Any]
+  prev: Sequence[Any]
+  node_weights: Sequence[tf.Tensor]
+  loose: Any
+
+
+def fixed_wiring(cell: rnn_space.RnnCell,
+                 node_weights: Sequence[tf.Tensor]) -> CellWiring:
+  """Wiring of one known cell, its choices as Python constants."""
+  return CellWiring(activations=cell.activations, prev=cell.prev,
+                    node_weights=node_weights, loose=cell.loose_ends)
+
+
+def arc_wiring(arc: tf.Tensor, pair_weights: tf.Tensor,
+               num_nodes: int) -> CellWiring:
+  """Wiring read from an int32 arc tensor of ``2 N - 1`` tokens.
+
+  Args:
+    arc: tokens in sampling order ``act_0 prev_1 act_1 ...``.
+    pair_weights: the shared ``[P, H, 2H]`` variable (or its value).
+    num_nodes: N.
+
+  Returns:
+    The wiring; its node weights are one gather of the chosen pairs.
+  """
+  activations = tf.concat([arc[:1], arc[2::2]], axis=0)
+  prev = arc[1::2]
+  nodes = tf.range(1, num_nodes, dtype=tf.int32)
+  chosen = tf.gather(pair_weights, nodes * (nodes - 1) // 2 + prev)
+  used = tf.reduce_max(tf.one_hot(prev, num_nodes), axis=0)
+  return CellWiring(
+      activations=tf.unstack(activations, num=num_nodes),
+      prev=[None] + tf.unstack(prev, num=num_nodes - 1),
+      node_weights=tf.unstack(chosen, num=num_nodes - 1),
+      loose=tf.unstack(1.0 - used, num=num_nodes))
+
+
+def _activate(z: tf.Tensor, activation: Any, select: str) -> tf.Tensor:
+  if isinstance(activation, int):
+    return ACTIVATION_FNS[activation](z)
+  if select == "onehot":
+    weights = tf.one_hot(activation, len(ACTIVATION_FNS), dtype=z.dtype)
+    return tf.add_n([weights[k] * fn(z) for k, fn in enumerate(ACTIVATION_FNS)])
+  return tf.switch_case(activation,
+                        [lambda fn=fn: fn(z) for fn in ACTIVATION_FNS])
+
+
+def _highway(z: tf.Tensor, carry: tf.Tensor, activation: Any,
+             select: str) -> tf.Tensor:
+  """c * act(z_h) + (1 - c) * carry with c = sigmoid(z_c) (§2.2)."""
+  candidate, gate = tf.split(z, 2, axis=-1)
+  gate = tf.sigmoid(gate)
+  return carry + gate * (_activate(candidate, activation, select) - carry)
+
+
+def cell_step(x: tf.Tensor, h: tf.Tensor, node0_weights: tf.Tensor,
+              wiring: CellWiring, x_mask=None, h_mask=None,
+              select: str = "switch") -> tf.Tensor:
+  """One time step of the DAG cell; returns h_t ``[B, H]``.
+
+  Args:
+    x: ``[B, H]`` input embedding x_t.
+    h: ``[B, H]`` previous state h_{t-1}.
+    node0_weights: ``[2H, 2H]``.
+    wiring: the cell.
+    x_mask: optional dropout mask for x_t.
+    h_mask: optional dropout mask for h_{t-1} and every node's input.
+    select: how a tensor activation id is applied ("switch" or "onehot").
+  """
+  x_in = x if x_mask is None else x * x_mask
+  h_in = h if h_mask is None else h * h_mask
+  z = tf.matmul(tf.concat([x_in, h_in], axis=-1), node0_weights)
+  nodes = [_highway(z, h, wiring.activations[0], select)]
+  for node in range(1, len(wiring.activations)):
+    prev = wiring.prev[node]
+    if isinstance(prev, int):
+      source = nodes[prev]
+    else:
+      source = tf.gather(tf.stack(nodes), prev)
+    source_in = source if h_mask is None else source * h_mask
+    z = tf.matmul(source_in, wiring.node_weights[node - 1])
+    nodes.append(_highway(z, source, wiring.activations[node], select))
+  if isinstance(wiring.loose, tf.Tensor) or not all(
+      isinstance(k, int) for k in wiring.loose):
+    total = tf.add_n([m * n for m, n in zip(wiring.loose, nodes)])
+    return total / tf.add_n(list(wiring.loose))
+  return tf.add_n([nodes[k] for k in wiring.loose]) / float(len(wiring.loose))
+
+
+def unroll(emb: tf.Tensor, h0: tf.Tensor, node0_weights: tf.Tensor,
+           wiring: CellWiring, x_mask=None, h_mask=None,
+           select: str = "switch") -> tuple[tf.Tensor, tf.Tensor]:
+  """Runs the cell over ``emb [B, T, H]``; returns (outputs [B, T, H], h_T)."""
+  steps = tf.shape(emb)[1]
+  inputs = tf.TensorArray(emb.dtype, size=steps).unstack(
+      tf.transpose(emb, [1, 0, 2]))
+  outputs = tf.TensorArray(emb.dtype, size=steps)
+
+  def body(t, h, outputs):
+    h = cell_step(inputs.read(t), h, node0_weights, wiring, x_mask, h_mask,
+                  select)
+    return t + 1, h, outputs.write(t, h)
+
+  _, h_last, outputs = tf.while_loop(
+      lambda t, *_: t < steps, body, (tf.constant(0), h0, outputs))
+  return tf.transpose(outputs.stack(), [1, 0, 2]), h_last
+
+
+def sample_masks(rng: tf.random.Generator, x: tf.Tensor, vocab_size: int,
+                 hidden_size: int, dropout: Dropout) -> dict[str, tf.Tensor]:
+  """Variational dropout masks for one batch (scaled by 1 / keep)."""
+  batch = tf.shape(x)[0]
+
+  def mask(shape, keep):
+    return tf.floor(rng.uniform(shape) + keep) / keep
+
+  words = mask([batch, vocab_size], dropout.embedding)
+  return {
+      "embedding": tf.gather(words, x, batch_dims=1)[..., None],
+      "x": mask([batch, hidden_size], dropout.x),
+      "h": mask([batch, hidden_size], dropout.h),
+      "output": mask([batch, hidden_size], dropout.output)[:, None, :],
+  }
+
+
+def lm_nll(embedding: tf.Tensor, node0_weights: tf.Tensor, wiring: CellWiring,
+           x: tf.Tensor, y: tf.Tensor, state: tf.Tensor, masks=None,
+           select: str = "switch") -> tuple[tf.Tensor, tf.Tensor]:
+  """Per-token NLL ``[B, T]`` of the tied-embedding language model, and h_T."""
+  masks = masks or {}
+  emb = tf.nn.embedding_lookup(embedding, x)
+  if "embedding" in masks:
+    emb = emb * masks["embedding"]
+  outputs, h_last = unroll(emb, state, node0_weights, wiring, masks.get("x"),
+                           masks.get("h"), select)
+  if "output" in masks:
+    outputs = outputs * masks["output"]
+  logits = tf.einsum("bth,vh->btv", outputs, embedding)
+  nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+  return nll, h_last
+
+
+def sgd_apply(variables, grads, learning_rate) -> None:
+  """Plain SGD; `IndexedSlices` gradients update only their rows."""
+  for var, grad in zip(variables, grads):
+    if grad is None:
+      continue
+    if isinstance(grad, tf.IndexedSlices):
+      var.scatter_sub(tf.IndexedSlices(learning_rate * grad.values,
+                                       grad.indices, grad.dense_shape))
+    else:
+      var.assign_sub(learning_rate * grad)
+
+
+def _tokens(space: SearchSpace, arc_tokens):
+  """Tokens as an int32 array, validated unless already a tensor."""
+  if isinstance(arc_tokens, Architecture):
+    arc_tokens = arc_tokens.tokens
+  if isinstance(arc_tokens, tf.Tensor):
+    return arc_tokens
+  return np.asarray(space.validate(arc_tokens), dtype=np.int32)
+
+
+@gin.configurable
+class RnnSupergraph(tf.Module):
+  """Shared-weight ENAS language model over every cell of an RNN cell space.
+
+  A `tf.Module` with plain variables: the pair weights are read with gathers
+  and written with scatter updates, which Keras layers would hide.
+
+  Attributes:
+    space: the `rnn_cell_space` it serves.
+    embedding: ``[V, H]``, also the softmax weights.
+    node0_weights: ``[2H, 2H]``.
+    pair_weights: ``[N (N - 1) / 2, H, 2H]``, pair (i, j) at `pair_index`.
+  """
+
+  def __init__(self, space: SearchSpace, *, vocab_size: int,
+               hidden_size: int = 720, embedding_keep: float = 0.75,
+               x_keep: float = 0.25, h_keep: float = 0.75,
+               output_keep: float = 0.25, grad_bound: float = 10.0,
+               l2_reg: float = 1e-7, init_range: float | None = None,
+               activation_select: str = "switch", seed: int = 0):
+    """Builds the shared weights and the two compiled functions.
+
+    Args:
+      space: an `enas.rnn_space.rnn_cell_space`.
+      vocab_size: V.
+      hidden_size: H (embedding size = hidden size, tied softmax).
+      embedding_keep: word keep probability.
+      x_keep: keep probability of x_t entering node 0.
+      h_keep: keep probability of h_{t-1} and of every node input.
+      output_keep: keep probability of h_t before the softmax.
+      grad_bound: clip the gradient to this global norm (0 = no clipping).
+      l2_reg: weight of ``sum(w^2)`` over the sampled child's weights.
+      init_range: uniform init range; None = the official rule (0.04 above
+        400 units).
+      activation_select: "switch" (only the chosen activation runs) or
+        "onehot" (all four, weighted sum).
+      seed: seeds the initialisation and the dropout generator.
+    """
+    super().__init__(name="rnn_supergraph")
+    if space.name != rnn_space.SPACE_NAME:
+      raise ValueError(f"not an RNN cell space: {space.name}")
+    if activation_select not in ACTIVATION_SELECTS:
+      raise ValueError(f"activation_select must be one of {ACTIVATION_SELECTS}")
+    self.space = space
+    self.num_nodes = int(space.meta("num_nodes"))
+    self.vocab_size = vocab_size
+    self.hidden_size = hidden_size
+    self.dropout = Dropout(embedding_keep, x_keep, h_keep, output_keep)
+    self.grad_bound = grad_bound
+    self.l2_reg = l2_reg
+    self.activation_select = activation_select
+    scale = init_range or default_init_range(hidden_size)
+    init = tf.random.Generator.from_seed(seed)
+    num_pairs = self.num_nodes * (self.num_nodes - 1) // 2
+
+    def weight(name, shape):
+      return tf.Variable(init.uniform(shape, -scale, scale), name=name)
+
+    self.embedding = weight("embedding", [vocab_size, hidden_size])
+    self.node0_weights = weight("node0", [2 * hidden_size, 2 * hidden_size])
+    self.pair_weights = weight("pairs", [max(num_pairs, 1), hidden_size,
+                                         2 * hidden_size])
+    self._rng = tf.random.Generator.from_seed(seed + 1)
+    self._traces = 0
+    arc_spec = tf.TensorSpec([space.num_tokens], tf.int32)
+    ids_spec = tf.TensorSpec([None, None], tf.int32)
+    state_spec = tf.TensorSpec([None, hidden_size], tf.float32)
+    self._train_fn = tf.function(self._train, input_signature=(
+        ids_spec, ids_spec, arc_spec, state_spec,
+        tf.TensorSpec([], tf.float32)))
+    self._eval_fn = tf.function(self._eval, input_signature=(
+        ids_spec, ids_spec, arc_spec, state_spec))
+
+  @property
+  def trace_count(self) -> int:
+    """Python traces of the train and eval functions together (2 at most)."""
+    return self._traces
+
+  def initial_state(self, batch_size: int) -> tf.Tensor:
+    return tf.zeros([batch_size, self.hidden_size])
+
+  def train_step(self, x, y, arc_tokens, state, learning_rate):
+    """One SGD step of the sampled child on the shared weights.
+
+    Args:
+      x: ``[B, T]`` int32 input ids.
+      y: ``[B, T]`` int32 target ids.
+      arc_tokens: an `Architecture`, its tokens (sampling order, validated),
+        or an int32 tensor of them (not validated: an out-of-range
+        activation id would run sigmoid, `tf.switch_case`'s default).
+      state: ``[B, H]`` state carried from the previous batch.
+      learning_rate: scalar.
+
+    Returns:
+      (mean NLL per token of this batch, with dropout, before the update;
+      the state to carry, ``[B, H]``).
+    """
+    return self._train_fn(x, y, _tokens(self.space, arc_tokens), state,
+                          tf.cast(learning_rate, tf.float32))
+
+  def eval_loss(self, x, y, arc_tokens, state):
+    """Summed NLL (no dropout), number of tokens, and the state to carry."""
+    return self._eval_fn(x, y, _tokens(self.space, arc_tokens), state)
+
+  def child_weights(self, wiring: CellWiring) -> list[tf.Tensor]:
+    """The sampled child's weights (what l2 applies to)."""
+    return [self.embedding, self.node0_weights, *wiring.node_weights]
+
+  def _train(self, x, y, arc, state, learning_rate):
+    self._traces += 1
+    variables = [self.embedding, self.node0_weights, self.pair_weights]
+    masks = sample_masks(self._rng, x, self.vocab_size, self.hidden_size,
+                         self.dropout)
+    with tf.GradientTape() as tape:
+      wiring = arc_wiring(arc, self.pair_weights, self.num_nodes)
+      nll, h_last = lm_nll(self.embedding, self.node0_weights, wiring, x, y,
+                           state, masks, self.activation_select)
+      batch = tf.cast(tf.shape(x)[0], tf.float32)
+      objective = tf.reduce_sum(nll) / batch
+      if self.l2_reg:
+        objective += self.l2_reg * tf.add_n(
+            [tf.reduce_sum(tf.square(w)) for w in self.child_weights(wiring)])
+    grads = tape.gradient(objective, variables)
+    if self.grad_bound:
+      grads, _ = tf.clip_by_global_norm(grads, self.grad_bound)
+    sgd_apply(variables, grads, learning_rate)
+    return tf.reduce_mean(nll), tf.stop_gradient(h_last)
+
+  def _eval(self, x, y, arc, state):
+    self._traces += 1
+    wiring = arc_wiring(arc, self.pair_weights, self.num_nodes)
+    nll, h_last = lm_nll(self.embedding, self.node0_weights, wiring, x, y,
+                         state, select=self.activation_select)
+    return tf.reduce_sum(nll), tf.size(nll), h_last
+
+
+def lm_windows(ids: np.ndarray, batch_size: int, bptt: int):
+  """Yields (x, y) truncated-BPTT windows of the batchified stream."""
+  data = batchify(np.asarray(ids, dtype=np.int32), batch_size)
+  for start in range(0, data.shape[1] - 1, bptt):
+    length = min(bptt, data.shape[1] - 1 - start)
+    yield (data[:, start:start + length],
+           data[:, start + 1:start + 1 + length])
+
+
+def valid_perplexity(supergraph: RnnSupergraph, ids, arc_tokens,
+                     batch_size: int, bptt: int) -> float:
+  """Word-level perplexity of one child over a whole token stream.
+
+  The stream is batchified into `batch_size` rows (the remainder is dropped),
+  read in windows of `bptt` (the last may be shorter), the state carried
+  from window to window and starting at zero: exp(total NLL / tokens).
+  """
+  state = supergraph.initial_state(batch_size)
+  total, count = 0.0, 0
+  for x, y in lm_windows(ids, batch_size, bptt):
+    nll, num, state = supergraph.eval_loss(x, y, arc_tokens, state)
+    total += float(nll)
+    count += int(num)
+  return math.exp(total / count)

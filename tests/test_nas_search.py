@@ -1,0 +1,118 @@
+"""The NAS loop's run directory: every finished child kept exactly once."""
+
+import json
+
+import gin
+import pytest
+
+from child import nas_cnn_space
+from runner import nas_search
+from runner import run_dir as run_dir_lib
+from runner import tasks
+
+
+class CountingTask:
+  """A stand-in child: reward = fraction of skip bits on; counts trainings."""
+
+  def __init__(self):
+    self.space = nas_cnn_space.nas_cnn_space(num_layers=4)
+    self.trained = []
+
+  def evaluate(self, arc, seed):
+    self.trained.append(arc.to_string())
+    bits = [b for k, v in arc.values().items() if k.endswith("inputs")
+            for b in v]
+    return {"status": "ok", "reward": sum(bits) / len(bits),
+            "valid_accuracy": 0.5, "params": 1, "seconds": 0.0, "error": ""}
+
+
+class Killed(Exception):
+  pass
+
+
+@pytest.fixture(name="task")
+def fixture_task(monkeypatch):
+  task = CountingTask()
+  monkeypatch.setattr(tasks, "make_task", lambda: task)
+  gin.clear_config()
+  yield task
+  gin.clear_config()
+
+
+def run(path, seed=0, log=print):
+  path.mkdir(exist_ok=True)
+  return nas_search.run_nas_search(
+      run_dir_lib.RunDir(str(path)), seed, [], [], num_children=12,
+      children_per_update=4, log=log)
+
+
+def kill_after(n):
+  seen = []
+
+  def log(line):
+    if line.startswith("child"):
+      seen.append(line)
+      if len(seen) == n:
+        raise Killed()
+  return log
+
+
+def test_a_run_killed_mid_step_resumes_without_losing_or_repeating_children(
+    tmp_path, task):
+  with pytest.raises(Killed):
+    run(tmp_path, log=kill_after(6))   # after update 0 and half of step 1
+  assert len(run_dir_lib.RunDir(str(tmp_path)).children()) == 6
+  before = list(task.trained)
+  best = run(tmp_path)
+  records = run_dir_lib.RunDir(str(tmp_path)).children()
+  assert sorted(r["index"] for r in records) == list(range(12))
+  assert len(task.trained) == 12          # the 6 finished were not retrained
+  assert task.trained[:6] == before
+  assert best["reward"] == max(r["reward"] for r in records)
+
+
+def test_a_resumed_run_matches_an_uninterrupted_one(tmp_path, task):
+  del task
+  with pytest.raises(Killed):
+    run(tmp_path / "a", log=kill_after(9))
+  run(tmp_path / "a")
+  run(tmp_path / "b")
+  arcs = lambda p: [(r["index"], r["arc"]) for r in sorted(
+      run_dir_lib.RunDir(str(p)).children(), key=lambda r: r["index"])]
+  assert arcs(tmp_path / "a") == arcs(tmp_path / "b")
+
+
+def test_a_torn_last_line_is_dropped_not_fatal(tmp_path, task):
+  del task
+  with pytest.raises(Killed):
+    run(tmp_path, log=kill_after(5))
+  with open(tmp_path / "architectures.jsonl", "a") as f:
+    f.write('{"index": 99, "rew')          # a write cut by the kill
+  run(tmp_path)
+  records = run_dir_lib.RunDir(str(tmp_path)).children()
+  assert sorted(r["index"] for r in records) == list(range(12))
+
+
+def test_best_json_holds_the_best_child(tmp_path, task):
+  del task
+  run(tmp_path)
+  best = json.loads((tmp_path / "best.json").read_text())
+  records = run_dir_lib.RunDir(str(tmp_path)).children()
+  assert best["reward"] == max(r["reward"] for r in records)
+  assert best["arc"] in {r["arc"] for r in records}
+
+
+def test_prepare_refuses_an_existing_run(tmp_path):
+  (tmp_path / "best.json").write_text("{}")
+  with pytest.raises(run_dir_lib.RunDirError, match="already exists"):
+    run_dir_lib.prepare(str(tmp_path), resume=False, overwrite=False)
+  assert (tmp_path / "best.json").read_text() == "{}"
+
+
+def test_atomic_write_leaves_the_old_file_when_it_fails(tmp_path):
+  path = tmp_path / "best.json"
+  run_dir_lib.atomic_write_json(str(path), {"reward": 1})
+  with pytest.raises(TypeError):
+    run_dir_lib.atomic_write_json(str(path), {"reward": object()})
+  assert json.loads(path.read_text()) == {"reward": 1}
+  assert [p.name for p in tmp_path.iterdir()] == ["best.json"]
