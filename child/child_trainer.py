@@ -67,6 +67,7 @@ class ChildResult:
   params: int
   seconds: float
   error: str = ""
+  test_accuracy: float | None = None
 
 
 @gin.configurable
@@ -228,11 +229,18 @@ def _train(layers, dataset, config, seed, result: dict[str, Any]):
     if not finite:
       return f"non-finite validation output at epoch {epoch}"
     accuracies.append(accuracy)
+  if result.get("evaluate_test"):
+    result["test_accuracy"], _ = _validate(
+        eval_step, np.asarray(dataset.x_test, np.float32),
+        np.asarray(dataset.y_test, np.int32))
+  if result.get("save_model_to"):
+    model.save(result["save_model_to"])
   return ""
 
 
 def train_child(layers: Sequence[ConvLayer], dataset, config: ChildTrainerConfig,
-                seed: int) -> ChildResult:
+                seed: int, *, evaluate_test: bool = False,
+                save_model_to: str | None = None) -> ChildResult:
   """Trains one child from scratch and scores it (Zoph & Le §3.2).
 
   Momentum SGD on sparse categorical cross-entropy plus L2 weight decay;
@@ -246,13 +254,18 @@ def train_child(layers: Sequence[ConvLayer], dataset, config: ChildTrainerConfig
       int labels), input_shape and num_classes.
     config: training settings.
     seed: the child's random seed.
+    evaluate_test: also measure accuracy on dataset.x_test / y_test (final
+      training only; a search never looks at the test set).
+    save_model_to: save the trained Keras model to this ``.keras`` path.
 
   Returns:
     A `ChildResult`; never raises (failures have status ``'failed'``,
     reward 0 and a one-line `error`).
   """
   start = time.perf_counter()
-  partial: dict[str, Any] = {"params": 0, "accuracies": []}
+  partial: dict[str, Any] = {"params": 0, "accuracies": [],
+                             "evaluate_test": evaluate_test,
+                             "save_model_to": save_model_to}
   try:
     error = _train(layers, dataset, config, seed, partial)
   except Exception as e:  # pylint: disable=broad-except
@@ -267,7 +280,7 @@ def train_child(layers: Sequence[ConvLayer], dataset, config: ChildTrainerConfig
           accuracies, config.reward_last_k, config.reward_power)
       best = max(accuracies[-config.reward_last_k:])
       return ChildResult(OK, reward, best, accuracies, partial["params"],
-                         seconds)
+                         seconds, test_accuracy=partial.get("test_accuracy"))
     except Exception as e:  # pylint: disable=broad-except
       error = _one_line(e)
   return ChildResult(FAILED, 0.0, 0.0, accuracies, partial["params"], seconds,

@@ -5,12 +5,33 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 from typing import Any, Sequence
 
 from controller import search_space
 from runner import run_dir as run_dir_lib
+
+
+def import_tensorflow_quietly() -> None:
+  """Imports TensorFlow with file descriptor 2 pointed at /dev/null.
+
+  TensorFlow's C++ runtime prints start-up banners (oneDNN, absl) on stderr
+  that no environment variable silences; a binary's stderr should carry only
+  its own messages. A failing import still raises its Python exception.
+  """
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  sys.stderr.flush()
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(devnull, 2)
+    import tensorflow  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
 
 
 class UsageError(Exception):
@@ -65,7 +86,15 @@ def run_search(gin_files, gin_bindings, output_dir, *, seed, resume,
   parse_gin(gin_files, gin_bindings)
   resumed = run_dir_lib.prepare(output_dir, resume=resume, overwrite=overwrite)
   from runner import search  # pylint: disable=g-import-not-at-top
-  return search.run_search(output_dir, seed, resumed, gin_files, gin_bindings)
+  try:
+    return search.run_search(output_dir, seed, resumed, gin_files,
+                             gin_bindings)
+  except Exception:
+    # A fresh run that failed before any child finished leaves no directory
+    # behind, so the same command can simply be run again once fixed.
+    if not resumed and not run_dir_lib.RunDir(output_dir).children():
+      shutil.rmtree(output_dir, ignore_errors=True)
+    raise
 
 
 def print_result(best: dict[str, Any], output_dir: str) -> None:
@@ -82,3 +111,17 @@ def print_result(best: dict[str, Any], output_dir: str) -> None:
   print("decisions: " + json.dumps(best.get("decisions", {}))[:2000])
   print(f"results: {os.path.abspath(output_dir)} (best.json, "
         "architectures.jsonl, operative_config.gin)")
+
+
+def arc_text(arc: str | None, arc_file: str | None) -> str:
+  """The architecture string from --arc or from --arc_file's 'arc' field."""
+  if bool(arc) == bool(arc_file):
+    raise UsageError("pass exactly one of --arc and --arc_file")
+  if arc:
+    return arc
+  try:
+    with open(arc_file) as f:
+      return json.load(f)["arc"]
+  except (OSError, ValueError, KeyError) as e:
+    raise UsageError(f"cannot read an 'arc' from {arc_file}: "
+                     f"{_first_line(e)}") from None

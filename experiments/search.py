@@ -19,6 +19,8 @@ from absl import flags  # noqa: E402
 
 from experiments import cli  # noqa: E402
 
+cli.import_tensorflow_quietly()
+
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "gin files, applied in order.")
 flags.DEFINE_multi_string("gin_bindings", [], "gin bindings, after the files.")

@@ -9,6 +9,7 @@ and keeps its data set in memory between children.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Protocol
 
 import gin
@@ -49,13 +50,26 @@ class ImageClassificationTask:
       self._data = datasets.load_image_dataset(**self._data_args)
     return self._data
 
-  def evaluate(self, arc: ss.Architecture, seed: int) -> dict[str, Any]:
+  def evaluate(self, arc: ss.Architecture, seed: int,
+               final_dir: str | None = None) -> dict[str, Any]:
+    """Trains the child; with `final_dir`, also tests it and saves the model."""
     from child import child_trainer  # pylint: disable=g-import-not-at-top
     from child import nas_cnn_space  # pylint: disable=g-import-not-at-top
     result = child_trainer.train_child(
         nas_cnn_space.decode(arc), self.dataset(),
-        child_trainer.ChildTrainerConfig(), seed)
+        child_trainer.ChildTrainerConfig(), seed,
+        evaluate_test=final_dir is not None,
+        save_model_to=(os.path.join(final_dir, "model.keras")
+                       if final_dir else None))
     return dataclasses.asdict(result)
+
+  def count_params(self, arc: ss.Architecture, input_shape, num_classes) -> int:
+    """Trainable parameters of the child, without any data."""
+    from child import nas_cnn_builder  # pylint: disable=g-import-not-at-top
+    from child import nas_cnn_space  # pylint: disable=g-import-not-at-top
+    model = nas_cnn_builder.build_cnn(nas_cnn_space.decode(arc), input_shape,
+                                      num_classes)
+    return nas_cnn_builder.count_params(model)
 
 
 @gin.configurable

@@ -1,0 +1,57 @@
+r"""Trains one fixed architecture from scratch and tests it.
+
+  python -m experiments.train_final --gin_file=F --arc='1 2 0 ...' \
+      --output_dir=D [--arc_file=RUN/best.json] [--seed=N] [--overwrite]
+
+The task, data and training settings come from gin (for a NAS search, the
+search's gin file plus bindings for the longer final schedule, e.g.
+``--gin_bindings='ChildTrainerConfig.epochs=20'``). Writes
+``D/result.json`` (arc, test accuracy, validation accuracies, parameters,
+seconds) and ``D/model.keras``.
+"""
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from experiments import cli  # noqa: E402
+
+cli.import_tensorflow_quietly()
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("gin_file", [], "gin files, applied in order.")
+flags.DEFINE_multi_string("gin_bindings", [], "gin bindings, after the files.")
+flags.DEFINE_string("arc", None, "the architecture string.")
+flags.DEFINE_string("arc_file", None, "a best.json whose 'arc' to train.")
+flags.DEFINE_string("output_dir", None, "where result.json and the model go.")
+flags.DEFINE_bool("overwrite", False, "replace --output_dir if it exists.")
+flags.DEFINE_integer("seed", 0, "training seed.")
+
+
+def main(argv):
+  del argv
+  with cli.user_errors():
+    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    from runner import run_dir  # pylint: disable=g-import-not-at-top
+    from runner import tasks  # pylint: disable=g-import-not-at-top
+    task = tasks.make_task()
+    arc = task.space.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
+    if not FLAGS.output_dir:
+      raise cli.UsageError("pass --output_dir")
+    run_dir.prepare(FLAGS.output_dir, resume=False, overwrite=FLAGS.overwrite)
+    result = task.evaluate(arc, FLAGS.seed, final_dir=FLAGS.output_dir)
+    result = dict(result, arc=arc.to_string(), space=task.space.name,
+                  seed=FLAGS.seed)
+    run_dir.atomic_write_json(os.path.join(FLAGS.output_dir, "result.json"),
+                              result)
+    print(json.dumps({k: result.get(k) for k in (
+        "status", "test_accuracy", "valid_accuracy", "params", "seconds",
+        "error")}))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,92 @@
+"""The binaries as a user meets them: one-line errors, exit code 2, real runs."""
+
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+DIGITS = [
+    "ImageClassificationTask.dataset = 'digits'",
+    "ImageClassificationTask.num_valid = 200",
+    "ImageClassificationTask.max_train = 400",
+    "nas_cnn_space.num_layers = 2",
+    "nas_cnn_space.num_filters = (4, 8)",
+    "ChildTrainerConfig.epochs = 1",
+    "ChildTrainerConfig.batch_size = 50",
+    "run_nas_search.num_children = 4",
+    "run_nas_search.children_per_update = 2",
+]
+
+
+def run(module, *args, home=None):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  if home:
+    env["HOME"] = str(home)
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO,
+                        env=env, capture_output=True, text=True, timeout=300)
+
+
+def search(output_dir, *bindings, home=None):
+  args = ["--gin_file=gin/quickstart.gin", f"--output_dir={output_dir}"]
+  args += [f"--gin_bindings={b}" for b in (*DIGITS, *bindings)]
+  return run("experiments.search", *args, home=home)
+
+
+def assert_one_line_error(result, text):
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith("error: ") and text in lines[0]
+
+
+def test_an_unknown_gin_binding_is_one_line_and_exit_2(tmp_path):
+  result = search(tmp_path / "run", "no_such_thing.value = 1")
+  assert_one_line_error(result, "no_such_thing")
+  assert not (tmp_path / "run").exists()
+
+
+def test_an_existing_output_directory_is_not_overwritten(tmp_path):
+  (tmp_path / "run").mkdir()
+  (tmp_path / "run" / "best.json").write_text('{"arc": "kept"}')
+  result = search(tmp_path / "run")
+  assert_one_line_error(result, "--resume")
+  assert (tmp_path / "run" / "best.json").read_text() == '{"arc": "kept"}'
+
+
+def test_a_missing_data_set_names_where_it_looked(tmp_path):
+  result = search(tmp_path / "run", "ImageClassificationTask.dataset = 'cifar10'",
+                  home=tmp_path)   # an empty HOME: no Keras cache
+  assert_one_line_error(result, "cifar-10-batches-py")
+  assert not (tmp_path / "run").exists()
+
+
+def test_a_malformed_arc_string_names_the_bad_position(tmp_path):
+  result = run("experiments.train_final", "--gin_file=gin/quickstart.gin",
+               "--arc=1 2 x", f"--output_dir={tmp_path / 'final'}")
+  assert_one_line_error(result, "position 2")
+
+
+def test_a_real_search_records_every_child_and_the_best(tmp_path):
+  result = search(tmp_path / "run")
+  assert result.returncode == 0, result.stderr
+  assert "best architecture (nas_cnn):" in result.stdout
+  records = [json.loads(line) for line in
+             (tmp_path / "run" / "architectures.jsonl").read_text().splitlines()]
+  assert sorted(r["index"] for r in records) == [0, 1, 2, 3]
+  assert all(r["status"] == "ok" and 0 < r["reward"] <= 1 for r in records)
+  best = json.loads((tmp_path / "run" / "best.json").read_text())
+  assert best["reward"] == max(r["reward"] for r in records)
+  assert (tmp_path / "run" / "operative_config.gin").exists()
+
+
+def test_children_whose_loss_turns_nan_are_failed_and_the_search_goes_on(
+    tmp_path):
+  result = search(tmp_path / "run", "ChildTrainerConfig.learning_rate = 1e30")
+  assert result.returncode == 0, result.stderr
+  records = [json.loads(line) for line in
+             (tmp_path / "run" / "architectures.jsonl").read_text().splitlines()]
+  assert len(records) == 4
+  assert all(r["status"] == "failed" and r["reward"] == 0.0 for r in records)
+  assert "non-finite" in records[0]["error"]
