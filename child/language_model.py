@@ -1,0 +1,475 @@
+"""The word-level language-model child of Zoph & Le 2017, §3.4 and §4.2.
+
+A child is: embedding -> `num_layers` recurrent layers (any Keras RNN cell
+with state ``[h, c]``: a searched `TreeCell`, the published NAS cell or an
+LSTM) -> softmax over the vocabulary, trained by truncated backpropagation
+through time with the state carried from one window to the next (Zaremba et
+al. 2014), and scored by validation perplexity. The controller's reward is
+``c / ppl ** 2`` with c = 80 (§3.4).
+
+Dropout is variational (Gal & Ghahramani 2016): one mask per sequence, the
+same at every time step, on the embeddings fed to the first layer
+(`input_dropout`), on each layer's outputs fed to the next layer
+(`layer_dropout`) and on the last layer's outputs fed to the softmax
+(`output_dropout`). The recurrent connections h_{t-1} -> h_t have no dropout.
+
+Weight tying (Press & Wolf 2017; Inan et al. 2017): the output layer is
+``logits = P(h) E^T + b`` with E the embedding matrix; P is the identity
+when ``embedding_size == hidden_size`` and else a learned linear map
+(hidden -> embedding, no bias).
+
+Training (defaults: Zaremba et al. 2014 "medium", whose parameter count the
+paper's search children match, §4.2): SGD, loss summed over the window's time
+steps and averaged over the batch, gradients clipped to global norm 5,
+learning rate 1 divided by 1.2 after each epoch from epoch 6 on. Each epoch
+starts from a zero state; within an epoch every window starts from the
+previous window's final state (no gradient flows across windows).
+
+Model protocol (what `evaluate_perplexity` and `run_epoch` need):
+``model(ids, states=states, training=...) -> (logits, new_states)`` with ids
+``(batch, time)`` int32 and logits ``(batch, time, vocab)``, and
+``model.initial_state(batch_size) -> states``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Callable, Iterator, Optional
+
+import gin
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from child.datasets import batchify
+from child.tree_cell import CellLike, cell_factory as make_cell_factory
+
+CellFactory = Callable[[int], keras.layers.Layer]
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The training loss became NaN or infinite."""
+
+
+@keras.saving.register_keras_serializable(package="rlnas")
+class VariationalDropout(keras.layers.Layer):
+  """Dropout with one mask per sequence, shared by all time steps (Gal 2016).
+
+  Input ``(batch, time, features)``; the mask is ``(batch, 1, features)``.
+  """
+
+  def __init__(self, rate: float, seed: int | None = None, **kwargs):
+    super().__init__(**kwargs)
+    self.rate = float(rate)
+    self.seed = seed
+    self.seed_generator = keras.random.SeedGenerator(seed)
+
+  def call(self, inputs, training=False):
+    if not training or self.rate <= 0.0:
+      return inputs
+    shape = ops.shape(inputs)
+    keep = keras.random.uniform((shape[0], 1, shape[2]),
+                                seed=self.seed_generator) >= self.rate
+    return inputs * ops.cast(keep, inputs.dtype) / (1.0 - self.rate)
+
+  def get_config(self):
+    return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class LanguageModel(keras.Model):
+  """Embedding, stacked recurrent layers and a (possibly tied) softmax.
+
+  Build it with `build_language_model`. Call as
+  ``model(ids, states=states, training=...) -> (logits, new_states)``;
+  `states` is a list with one ``[h, c]`` per layer.
+  """
+
+  def __init__(self, cell_factory: CellFactory, vocab_size: int,
+               embedding_size: int, hidden_size: int, num_layers: int,
+               input_dropout: float = 0.0, layer_dropout: float = 0.0,
+               output_dropout: float = 0.0, tie_weights: bool = False,
+               init_scale: float = 0.05, seed: int | None = None, **kwargs):
+    super().__init__(**kwargs)
+    if num_layers < 1:
+      raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+    self.vocab_size = vocab_size
+    self.hidden_size = hidden_size
+    self.num_layers = num_layers
+    self.tie_weights = tie_weights
+    uniform = lambda: keras.initializers.RandomUniform(-init_scale, init_scale)
+    self.embedding = keras.layers.Embedding(
+        vocab_size, embedding_size, embeddings_initializer=uniform())
+    self.recurrent = [_recurrent_layer(cell_factory(hidden_size))
+                      for _ in range(num_layers)]
+    self.dropouts = [
+        VariationalDropout(rate, seed=None if seed is None else seed + k)
+        for k, rate in enumerate([input_dropout]
+                                 + [layer_dropout] * (num_layers - 1)
+                                 + [output_dropout])]
+    if tie_weights:
+      self.projection = (
+          None if embedding_size == hidden_size else
+          keras.layers.Dense(embedding_size, use_bias=False,
+                             kernel_initializer=uniform()))
+      self.output_bias = self.add_weight(
+          shape=(vocab_size,), initializer="zeros", name="output_bias")
+    else:
+      self.softmax = keras.layers.Dense(vocab_size,
+                                        kernel_initializer=uniform())
+
+  def initial_state(self, batch_size: int) -> list[list[tf.Tensor]]:
+    """Zero ``[h, c]`` for every layer."""
+    zeros = lambda: tf.zeros((batch_size, self.hidden_size))
+    return [[zeros(), zeros()] for _ in range(self.num_layers)]
+
+  def call(self, ids, states=None, training=False):
+    if states is None:
+      states = self.initial_state(ops.shape(ids)[0])
+    x = self.dropouts[0](self.embedding(ids), training=training)
+    new_states = []
+    for layer, dropout, state in zip(self.recurrent, self.dropouts[1:], states):
+      x, *state = layer(x, initial_state=list(state), training=training)
+      x = dropout(x, training=training)
+      new_states.append(list(state))
+    if not self.tie_weights:
+      return self.softmax(x), new_states
+    if self.projection is not None:
+      x = self.projection(x)
+    logits = ops.matmul(x, ops.transpose(self.embedding.embeddings))
+    return logits + self.output_bias, new_states
+
+
+def _recurrent_layer(cell_or_layer) -> keras.layers.RNN:
+  if isinstance(cell_or_layer, keras.layers.RNN):
+    if not (cell_or_layer.return_sequences and cell_or_layer.return_state):
+      raise ValueError("a recurrent layer given by the cell factory needs "
+                       "return_sequences=True and return_state=True")
+    return cell_or_layer
+  return keras.layers.RNN(cell_or_layer, return_sequences=True,
+                          return_state=True)
+
+
+def build_language_model(cell_factory: CellFactory, vocab_size: int,
+                         embedding_size: int, hidden_size: int,
+                         num_layers: int, input_dropout: float = 0.0,
+                         layer_dropout: float = 0.0,
+                         output_dropout: float = 0.0,
+                         tie_weights: bool = False, init_scale: float = 0.05,
+                         seed: int | None = None) -> LanguageModel:
+  """Builds (and creates the weights of) a word-level language model.
+
+  Args:
+    cell_factory: ``units -> cell`` (a Keras RNN cell with state [h, c]), or
+      ``units -> keras.layers.RNN`` with return_sequences and return_state
+      (e.g. `keras.layers.LSTM`).
+    vocab_size: number of word ids.
+    embedding_size: word vector size.
+    hidden_size: units of every recurrent layer.
+    num_layers: number of stacked recurrent layers.
+    input_dropout: variational dropout rate on the embeddings.
+    layer_dropout: variational dropout rate between recurrent layers.
+    output_dropout: variational dropout rate before the softmax.
+    tie_weights: reuse the embedding matrix as the output projection (a
+      hidden -> embedding map is added when the sizes differ).
+    init_scale: embedding and softmax weights ~ U(-init_scale, init_scale);
+      the cells use their own initializers.
+    seed: dropout seed (None: from the global seed).
+
+  Returns:
+    The built `LanguageModel`.
+  """
+  model = LanguageModel(cell_factory, vocab_size, embedding_size, hidden_size,
+                        num_layers, input_dropout, layer_dropout,
+                        output_dropout, tie_weights, init_scale, seed)
+  model(np.zeros((1, 1), np.int32), states=model.initial_state(1))
+  return model
+
+
+def bptt_windows(data: np.ndarray, bptt: int
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """Truncated-BPTT windows of a `batchify`d array.
+
+  Yields ``(x, y)`` of shape ``(batch, length)``, ``length <= bptt``, with
+  ``y`` the next word of every ``x``; together the windows predict every
+  column after the first exactly once.
+  """
+  for start in range(0, data.shape[1] - 1, bptt):
+    length = min(bptt, data.shape[1] - 1 - start)
+    yield (data[:, start:start + length],
+           data[:, start + 1:start + 1 + length])
+
+
+def make_train_step(model, optimizer: keras.optimizers.Optimizer,
+                    clip_norm: float, jit_compile: bool = False):
+  """One SGD step on one window: ``step(x, y, states) -> (nll, new_states)``.
+
+  The gradient is that of the NLL summed over time steps and averaged over
+  the batch (Zaremba et al. 2014), clipped to global norm `clip_norm`; `nll`
+  is the mean per-word NLL of the window.
+  """
+  variables = model.trainable_variables
+  optimizer.build(variables)
+
+  @tf.function(reduce_retracing=True, jit_compile=jit_compile)
+  def step(x, y, states):
+    with tf.GradientTape() as tape:
+      logits, new_states = model(x, states=states, training=True)
+      nll = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+          labels=y, logits=logits))
+      loss = nll * tf.cast(tf.shape(x)[1], nll.dtype)
+    grads = tape.gradient(loss, variables)
+    grads, _ = tf.clip_by_global_norm(grads, clip_norm)
+    optimizer.apply_gradients(zip(grads, variables))
+    return nll, new_states
+
+  return step
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochResult:
+  """What `run_epoch` returns.
+
+  Attributes:
+    losses: mean per-word training NLL of every window, in order.
+    states: the state after the last window.
+  """
+
+  losses: list[float]
+  states: list
+
+
+def run_epoch(step, data: np.ndarray, bptt: int, states,
+              max_steps: int | None = None) -> EpochResult:
+  """Runs `step` over the windows of `data`, carrying the state forward.
+
+  Args:
+    step: ``step(x, y, states) -> (nll, new_states)`` (`make_train_step`).
+    data: a `batchify`d array ``(batch, steps)``.
+    bptt: window length.
+    states: the state the first window starts from (zeros at epoch start).
+    max_steps: stop after this many windows (None: all).
+
+  Raises:
+    NonFiniteLossError: a window's loss is NaN or infinite.
+  """
+  losses = []
+  for x, y in bptt_windows(data, bptt):
+    if max_steps is not None and len(losses) >= max_steps:
+      break
+    nll, states = step(tf.constant(x), tf.constant(y), states)
+    nll = float(nll)
+    if not math.isfinite(nll):
+      raise NonFiniteLossError(
+          f"training loss is {nll} at window {len(losses)}")
+    losses.append(nll)
+  return EpochResult(losses, states)
+
+
+def evaluate_perplexity(model, ids: np.ndarray, batch_size: int,
+                        bptt: int) -> float:
+  """Word-level perplexity of `model` on the stream `ids`.
+
+  ``exp(sum of -log p(w) over all predicted words / number of them)``, with
+  `ids` laid out by `batchify` (its last ``len(ids) % batch_size`` words are
+  dropped) and read window by window with the state carried across windows;
+  every word of every row but the first is predicted once, including those
+  in a last, shorter window.
+  """
+  data = batchify(ids, batch_size)
+
+  @tf.function(reduce_retracing=True)
+  def window_nll(x, y, states):
+    logits, new_states = model(x, states=states, training=False)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=y, logits=tf.cast(logits, tf.float32))
+    return tf.reduce_sum(nll), new_states
+
+  states = model.initial_state(batch_size)
+  total, count = 0.0, 0
+  for x, y in bptt_windows(data, bptt):
+    nll, states = window_nll(tf.constant(x), tf.constant(y), states)
+    total += float(nll)
+    count += y.size
+  if count == 0:
+    raise ValueError("no word to predict: ids too short for batch_size")
+  return math.exp(total / count) if total / count < 709 else math.inf
+
+
+def reward_from_perplexity(ppl: float, c: float = 80.0,
+                           power: float = 2) -> float:
+  """The controller's reward ``c / ppl ** power`` (Zoph & Le §3.4).
+
+  A NaN, infinite or non-positive perplexity earns 0.
+  """
+  if not math.isfinite(ppl) or ppl <= 0:
+    return 0.0
+  return c / ppl ** power
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class LanguageModelConfig:
+  """How a language-model child is built, trained and scored.
+
+  Defaults follow Zaremba et al. 2014 "medium" (Zoph & Le §4.2 size their
+  search children to its parameter count) with variational dropout; the
+  hidden size that matches that count depends on the cell, so set it per
+  experiment.
+
+  Attributes:
+    embedding_size: word vector size.
+    hidden_size: units per recurrent layer.
+    num_layers: stacked recurrent layers.
+    input_dropout: variational dropout on the embeddings.
+    layer_dropout: variational dropout between layers.
+    output_dropout: variational dropout before the softmax.
+    tie_weights: share the embedding matrix with the softmax.
+    init_scale: uniform init range of embedding and softmax weights.
+    batch_size: training rows (parallel streams).
+    bptt: truncated-BPTT window length.
+    epochs: training epochs (the paper trains search children 35 epochs).
+    max_steps_per_epoch: cap on windows per epoch (None: whole epoch).
+    learning_rate: initial SGD learning rate.
+    lr_decay: multiplies the learning rate once per epoch from
+      `decay_start_epoch` (1-based) on.
+    decay_start_epoch: first epoch that trains with a decayed rate is
+      ``decay_start_epoch + 1``.
+    clip_norm: global gradient norm clip.
+    eval_batch_size: rows when computing validation / test perplexity.
+    max_eval_tokens: evaluate on the first this many words (None: all).
+    evaluate_test: also compute test perplexity.
+    reward_c: the reward's constant c.
+    reward_power: the reward's power of perplexity.
+    jit_compile: XLA-compile the training step.
+  """
+
+  embedding_size: int = 650
+  hidden_size: int = 650
+  num_layers: int = 2
+  input_dropout: float = 0.5
+  layer_dropout: float = 0.5
+  output_dropout: float = 0.5
+  tie_weights: bool = False
+  init_scale: float = 0.05
+  batch_size: int = 20
+  bptt: int = 35
+  epochs: int = 35
+  max_steps_per_epoch: Optional[int] = None
+  learning_rate: float = 1.0
+  lr_decay: float = 1 / 1.2
+  decay_start_epoch: int = 6
+  clip_norm: float = 5.0
+  eval_batch_size: int = 10
+  max_eval_tokens: Optional[int] = None
+  evaluate_test: bool = False
+  reward_c: float = 80.0
+  reward_power: float = 2.0
+  jit_compile: bool = False
+
+  def learning_rate_at(self, epoch: int) -> float:
+    """The learning rate of 0-based `epoch`."""
+    return self.learning_rate * self.lr_decay ** max(
+        0, epoch + 1 - self.decay_start_epoch)
+
+
+@dataclasses.dataclass(frozen=True)
+class LMResult:
+  """The outcome of training one language-model child.
+
+  Attributes:
+    status: ``"ok"`` or ``"failed"`` (NaN / infinite loss or perplexity, or
+      any exception, e.g. out of memory).
+    reward: `reward_from_perplexity` of the validation perplexity; 0 on
+      failure.
+    valid_ppl: validation perplexity (inf when it could not be computed).
+    test_ppl: test perplexity, or None when not evaluated.
+    params: number of trainable parameters.
+    seconds: wall time of the whole call.
+    error: what went wrong (one line), or None.
+  """
+
+  status: str
+  reward: float
+  valid_ppl: float
+  test_ppl: Optional[float]
+  params: int
+  seconds: float
+  error: Optional[str] = None
+
+
+def _limit(ids: np.ndarray, max_tokens: int | None) -> np.ndarray:
+  return ids if max_tokens is None else ids[:max_tokens]
+
+
+def train_language_model(spec_or_cell: CellLike, corpus,
+                         config: LanguageModelConfig | None = None,
+                         seed: int = 0) -> LMResult:
+  """Trains one child language model and scores it (Zoph & Le §3.4).
+
+  Args:
+    spec_or_cell: what `child.tree_cell.cell_factory` accepts: an
+      architecture of `tree_cell_space`, a `TreeCellSpec`, ``"lstm"``,
+      ``"nas"`` or a ``units -> cell`` callable.
+    corpus: has int id arrays ``train``, ``valid``, ``test`` and ``vocab``
+      (`child.datasets.TextCorpus`).
+    config: settings (None: `LanguageModelConfig()` as gin binds it).
+    seed: seeds Python, NumPy and TensorFlow (weights, dropout).
+
+  Returns:
+    An `LMResult`. Never raises: a diverging child (NaN / infinite loss or
+    perplexity) or any exception while building, training or evaluating
+    gives status "failed" and reward 0, as `child.child_trainer.train_child`
+    does for CNN children. The Keras session is cleared afterwards.
+  """
+  config = config or LanguageModelConfig()
+  start = time.time()
+  params = 0
+
+  def failed(error: str) -> LMResult:
+    return LMResult("failed", 0.0, math.inf, None, params,
+                    time.time() - start, error)
+
+  try:
+    keras.utils.set_random_seed(seed)
+    model = build_language_model(
+        make_cell_factory(spec_or_cell), len(corpus.vocab),
+        config.embedding_size, config.hidden_size, config.num_layers,
+        config.input_dropout, config.layer_dropout, config.output_dropout,
+        config.tie_weights, config.init_scale, seed)
+    params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+    optimizer = keras.optimizers.SGD(learning_rate=config.learning_rate)
+    step = make_train_step(model, optimizer, config.clip_norm,
+                           config.jit_compile)
+    train = batchify(corpus.train, config.batch_size)
+    for epoch in range(config.epochs):
+      optimizer.learning_rate = config.learning_rate_at(epoch)
+      run_epoch(step, train, config.bptt,
+                model.initial_state(config.batch_size),
+                config.max_steps_per_epoch)
+    valid_ppl = evaluate_perplexity(
+        model, _limit(corpus.valid, config.max_eval_tokens),
+        config.eval_batch_size, config.bptt)
+    if not math.isfinite(valid_ppl):
+      return failed(f"validation perplexity is {valid_ppl}")
+    test_ppl = None
+    if config.evaluate_test:
+      test_ppl = evaluate_perplexity(
+          model, _limit(corpus.test, config.max_eval_tokens),
+          config.eval_batch_size, config.bptt)
+  except Exception as e:  # pylint: disable=broad-except
+    # One worker trains many children: any failure is this child's result.
+    return failed(_one_line(e))
+  finally:
+    keras.backend.clear_session()
+  reward = reward_from_perplexity(valid_ppl, config.reward_c,
+                                  config.reward_power)
+  return LMResult("ok", reward, valid_ppl, test_ppl, params,
+                  time.time() - start)
+
+
+def _one_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0] if text else ''}"
