@@ -104,10 +104,13 @@ def print_result(best: dict[str, Any], output_dir: str) -> None:
     return
   print("")
   print(f"best architecture ({best['space']}): {best['arc']}")
-  print(f"reward {best['reward']:.4f}  "
-        + (f"valid_accuracy {best['valid_accuracy']:.4f}  "
-           if best.get("valid_accuracy") is not None else "")
-        + (f"params {best['params']:,}" if best.get("params") else ""))
+  scores = [f"reward {best['reward']:.4f}"]
+  for key in ("valid_accuracy", "valid_ppl"):
+    if best.get(key) is not None:
+      scores.append(f"{key} {best[key]:.4f}")
+  if best.get("params"):
+    scores.append(f"params {best['params']:,}")
+  print("  ".join(scores))
   print("decisions: " + json.dumps(best.get("decisions", {}))[:2000])
   print(f"results: {os.path.abspath(output_dir)} (best.json, "
         "architectures.jsonl, operative_config.gin)")

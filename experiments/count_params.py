@@ -33,7 +33,7 @@ def main(argv):
     cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     from runner import tasks  # pylint: disable=g-import-not-at-top
     task = tasks.make_task()
-    arc = task.space.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
+    arc = task.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
     shape = tuple(int(v) for v in FLAGS.input_shape)
     print(json.dumps({"params": task.count_params(arc, shape,
                                                   FLAGS.num_classes)}))

@@ -39,18 +39,18 @@ def main(argv):
     from runner import run_dir  # pylint: disable=g-import-not-at-top
     from runner import tasks  # pylint: disable=g-import-not-at-top
     task = tasks.make_task()
-    arc = task.space.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
+    arc = task.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
     if not FLAGS.output_dir:
       raise cli.UsageError("pass --output_dir")
     run_dir.prepare(FLAGS.output_dir, resume=False, overwrite=FLAGS.overwrite)
     result = task.evaluate(arc, FLAGS.seed, final_dir=FLAGS.output_dir)
-    result = dict(result, arc=arc.to_string(), space=task.space.name,
+    result = dict(result, arc=str(arc), space=task.space.name,
                   seed=FLAGS.seed)
     run_dir.atomic_write_json(os.path.join(FLAGS.output_dir, "result.json"),
                               result)
     print(json.dumps({k: result.get(k) for k in (
-        "status", "test_accuracy", "valid_accuracy", "params", "seconds",
-        "error")}))
+        "status", "test_accuracy", "valid_accuracy", "test_ppl", "valid_ppl",
+        "params", "seconds", "error") if result.get(k) is not None}))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,20 @@ def child_seed(seed: int, index: int) -> int:
   return (seed * 1_000_003 + index) % (2**31 - 1)
 
 
+def describe(record: dict[str, Any]) -> str:
+  """One line of a child's outcome, whatever its task measured."""
+  parts = [record["status"], f"reward {record['reward']:.4f}"]
+  for key, label in (("valid_accuracy", "valid_acc"), ("valid_ppl", "valid_ppl"),
+                     ("test_accuracy", "test_acc"), ("test_ppl", "test_ppl")):
+    if record.get(key) is not None:
+      parts.append(f"{label} {record[key]:.4f}")
+  parts.append(f"params {record.get('params') or 0:,}")
+  parts.append(f"{record.get('seconds') or 0.0:.1f}s")
+  if record.get("error"):
+    parts.append(f"({record['error']})")
+  return " ".join(parts)
+
+
 def _best(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
   ok = [r for r in records if r.get("status") == "ok"]
   return max(ok, key=lambda r: r["reward"]) if ok else None
@@ -90,10 +104,7 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
         records.append(record)
         rewards[slot] = record["reward"]
         log(f"child {first + slot + 1}/{num_children} (update {step}) "
-            f"{record['status']} reward {record['reward']:.4f} "
-            f"valid_acc {record.get('valid_accuracy', float('nan')):.4f} "
-            f"params {record.get('params', 0):,} "
-            f"{record.get('seconds', 0.0):.1f}s  arc: {record['arc']}")
+            + describe(record) + f"  arc: {record['arc']}")
       metrics = strategy.tell(samples, rewards)
       best = _best(records)
       run.save_state(step, strategy.state(),
@@ -115,8 +126,10 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
 
 def _best_json(record: dict[str, Any], task) -> dict[str, Any]:
   arc = task.space.parse(record["arc"])
-  return {"arc": record["arc"], "space": task.space.name,
-          "reward": record["reward"],
-          "valid_accuracy": record.get("valid_accuracy"),
-          "params": record.get("params"), "index": record["index"],
-          "decisions": arc.values()}
+  best = {"arc": record["arc"], "space": task.space.name,
+          "reward": record["reward"], "params": record.get("params"),
+          "index": record["index"], "decisions": arc.values()}
+  for key in ("valid_accuracy", "valid_ppl"):
+    if record.get(key) is not None:
+      best[key] = record[key]
+  return best

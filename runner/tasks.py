@@ -9,10 +9,12 @@ and keeps its data set in memory between children.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any, Protocol
 
 import gin
+import numpy as np
 
 from controller import search_space as ss
 
@@ -22,8 +24,16 @@ class ChildTask(Protocol):
 
   space: ss.SearchSpace
 
-  def evaluate(self, arc: ss.Architecture, seed: int) -> dict[str, Any]:
-    """Trains the child; returns a record with at least reward and status."""
+  def parse(self, text: str) -> Any:
+    """An architecture string (or a named fixed architecture) to evaluate."""
+
+  def evaluate(self, arc: ss.Architecture, seed: int,
+               final_dir: str | None = None) -> dict[str, Any]:
+    """Trains the child; returns a record with at least reward and status.
+
+    With `final_dir` (final training) it also measures the test set and may
+    save the model there.
+    """
 
 
 @gin.configurable
@@ -43,6 +53,9 @@ class ImageClassificationTask:
                            num_valid=num_valid, valid_split=valid_split,
                            max_train=max_train, seed=data_seed)
     self._data = None
+
+  def parse(self, text: str) -> ss.Architecture:
+    return self.space.parse(text)
 
   def dataset(self):
     if self._data is None:
@@ -72,13 +85,74 @@ class ImageClassificationTask:
     return nas_cnn_builder.count_params(model)
 
 
+def _finite_or_none(record: dict[str, Any]) -> dict[str, Any]:
+  """JSON has no infinity: a perplexity that could not be computed is null."""
+  return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+          for k, v in record.items()}
+
+
+@gin.configurable
+class LanguageModelTask:
+  """Zoph & Le §3.4: search recurrent tree cells on Penn Treebank.
+
+  The child is a language model built on the sampled cell
+  (`child.language_model`); reward = c / valid_ppl^2. Besides architecture
+  strings, `parse` accepts the fixed cells ``lstm`` (Keras LSTMCell) and
+  ``paper_nas_cell`` (the published base-8 cell).
+  """
+
+  NAMED = ("lstm", "paper_nas_cell")
+
+  def __init__(self, base: int = 8, data_dir: str | None = None):
+    from child import rnn_cell_space  # pylint: disable=g-import-not-at-top
+    self.space = rnn_cell_space.tree_cell_space(base)
+    self._data_dir = data_dir
+    self._corpus = None
+
+  def parse(self, text: str) -> Any:
+    from child import rnn_cell_space  # pylint: disable=g-import-not-at-top
+    if text.strip() == "lstm":
+      return "lstm"
+    if text.strip() == "paper_nas_cell":
+      return rnn_cell_space.paper_nas_cell_spec().to_architecture()
+    return self.space.parse(text)
+
+  def corpus(self):
+    if self._corpus is None:
+      from child import datasets  # pylint: disable=g-import-not-at-top
+      self._corpus = datasets.load_ptb(self._data_dir)
+    return self._corpus
+
+  def evaluate(self, arc, seed: int,
+               final_dir: str | None = None) -> dict[str, Any]:
+    from child import language_model  # pylint: disable=g-import-not-at-top
+    config = language_model.LanguageModelConfig()
+    if final_dir is not None:
+      config = dataclasses.replace(config, evaluate_test=True)
+    result = language_model.train_language_model(arc, self.corpus(), config,
+                                                  seed)
+    return _finite_or_none(dataclasses.asdict(result))
+
+  def count_params(self, arc, input_shape=None, num_classes=None) -> int:
+    """Parameters of the language model at the configured sizes."""
+    del input_shape, num_classes
+    from child import language_model  # pylint: disable=g-import-not-at-top
+    from child import tree_cell  # pylint: disable=g-import-not-at-top
+    config = language_model.LanguageModelConfig()
+    model = language_model.build_language_model(
+        tree_cell.cell_factory(arc), 10000, config.embedding_size,
+        config.hidden_size, config.num_layers, config.input_dropout,
+        config.layer_dropout, config.output_dropout, config.tie_weights,
+        config.init_scale, 0)
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
+
+
 @gin.configurable
 def make_task(task: str = "image_classification") -> ChildTask:
   """Builds the NAS child task named in gin."""
   if task == "image_classification":
     return ImageClassificationTask()
   if task == "language_model":
-    from child import language_model  # pylint: disable=g-import-not-at-top
-    return language_model.LanguageModelTask()
+    return LanguageModelTask()
   raise ValueError(f"unknown task {task!r} "
                    "(use 'image_classification' or 'language_model')")

@@ -90,3 +90,35 @@ def test_children_whose_loss_turns_nan_are_failed_and_the_search_goes_on(
   assert len(records) == 4
   assert all(r["status"] == "failed" and r["reward"] == 0.0 for r in records)
   assert "non-finite" in records[0]["error"]
+
+
+def test_a_language_model_search_and_final_training_run_on_local_ptb_files(
+    tmp_path):
+  words = "the cat sat on a mat and the dog ran to the cat".split()
+  rng = __import__("random").Random(0)
+  data = tmp_path / "ptb"
+  data.mkdir()
+  for split, lines in (("train", 200), ("valid", 20), ("test", 20)):
+    text = "\n".join(" ".join(rng.choice(words) for _ in range(8))
+                     for _ in range(lines))
+    (data / f"ptb.{split}.txt").write_text(text + "\n")
+  bindings = [f"LanguageModelTask.data_dir = '{data}'",
+              "LanguageModelTask.base = 2",
+              "LanguageModelConfig.embedding_size = 8",
+              "LanguageModelConfig.hidden_size = 8",
+              "LanguageModelConfig.max_steps_per_epoch = 5",
+              "LanguageModelConfig.max_eval_tokens = 200",
+              "run_nas_search.num_children = 2",
+              "run_nas_search.children_per_update = 2"]
+  args = ["--gin_file=gin/nas/ptb_cpu.gin"] + [f"--gin_bindings={b}"
+                                               for b in bindings]
+  result = run("experiments.search", *args, f"--output_dir={tmp_path / 'run'}")
+  assert result.returncode == 0, result.stderr
+  assert "valid_ppl" in result.stdout
+  best = json.loads((tmp_path / "run" / "best.json").read_text())
+  assert best["space"] == "nas_rnn_cell_base2" and best["valid_ppl"] > 1
+  final = run("experiments.train_final", *args, "--arc=lstm",
+              f"--output_dir={tmp_path / 'lstm'}")
+  assert final.returncode == 0, final.stderr
+  scores = json.loads(final.stdout.strip().splitlines()[-1])
+  assert scores["status"] == "ok" and scores["test_ppl"] > 1
