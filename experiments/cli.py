@@ -112,8 +112,10 @@ def print_result(best: dict[str, Any], output_dir: str) -> None:
     scores.append(f"params {best['params']:,}")
   print("  ".join(scores))
   print("decisions: " + json.dumps(best.get("decisions", {}))[:2000])
-  print(f"results: {os.path.abspath(output_dir)} (best.json, "
-        "architectures.jsonl, operative_config.gin)")
+  files = [name for name in ("best.json", "architectures.jsonl",
+                              "epochs.jsonl", "operative_config.gin")
+           if os.path.exists(os.path.join(output_dir, name))]
+  print(f"results: {os.path.abspath(output_dir)} ({', '.join(files)})")
 
 
 def arc_text(arc: str | None, arc_file: str | None) -> str:

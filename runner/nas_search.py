@@ -117,7 +117,6 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
       step += 1
   finally:
     pool.close()
-  run.write_config(gin.operative_config_str())
   best = _best(records)
   if best is None:
     return {}

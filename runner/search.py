@@ -21,8 +21,13 @@ def run_search(output_dir: str, seed: int, resumed: bool,
     text = "".join(open(f).read() + "\n" for f in gin_files)
     run.write_config(text + "\n".join(gin_bindings) + "\n")
   if mode == "nas":
-    return nas_search.run_nas_search(run, seed, gin_files, gin_bindings)
-  if mode == "enas":
+    best = nas_search.run_nas_search(run, seed, gin_files, gin_bindings)
+  elif mode == "enas":
     from enas import search as enas_search  # pylint: disable=g-import-not-at-top
-    return enas_search.run_enas_search(run, seed, resumed)
-  raise ValueError(f"unknown search mode {mode!r} (use 'nas' or 'enas')")
+    best = enas_search.run_enas_search(run, seed, resumed)
+  else:
+    raise ValueError(f"unknown search mode {mode!r} (use 'nas' or 'enas')")
+  # The settings the run actually read, replacing the input text written at
+  # the start.
+  run.write_config(gin.operative_config_str())
+  return best

@@ -148,11 +148,46 @@ class LanguageModelTask:
 
 
 @gin.configurable
+class EnasImageFinalTask:
+  """ENAS §3.2: retrain a derived macro or micro architecture from scratch.
+
+  Used by `experiments.train_final`, `experiments.count_params` and
+  `experiments.compare`; the settings are `enas.final_training.
+  FinalTrainingConfig` (official ones in gin/enas/cifar10_*_final.gin).
+  The space's size follows from the architecture string's length.
+  """
+
+  def __init__(self):
+    from enas import final_training  # pylint: disable=g-import-not-at-top
+    from enas import image_spaces  # pylint: disable=g-import-not-at-top
+    self._final = final_training
+    self.config = final_training.FinalTrainingConfig()
+    self.space = (image_spaces.macro_space() if self.config.space == "macro"
+                  else image_spaces.micro_space())
+
+  def parse(self, text: str):
+    return self._final.parse_arc(text, self.config)
+
+  def evaluate(self, arc, seed: int,
+               final_dir: str | None = None) -> dict[str, Any]:
+    return _finite_or_none(self._final.train_final_image(
+        arc, self.config, seed, output_dir=final_dir))
+
+  def count_params(self, arc, input_shape, num_classes) -> int:
+    from child import nas_cnn_builder  # pylint: disable=g-import-not-at-top
+    model = self._final.build_final_model(arc, self.config, input_shape,
+                                          num_classes)
+    return nas_cnn_builder.count_params(model)
+
+
+@gin.configurable
 def make_task(task: str = "image_classification") -> ChildTask:
   """Builds the NAS child task named in gin."""
   if task == "image_classification":
     return ImageClassificationTask()
   if task == "language_model":
     return LanguageModelTask()
-  raise ValueError(f"unknown task {task!r} "
-                   "(use 'image_classification' or 'language_model')")
+  if task == "enas_image_final":
+    return EnasImageFinalTask()
+  raise ValueError(f"unknown task {task!r} (use 'image_classification', "
+                   "'language_model' or 'enas_image_final')")

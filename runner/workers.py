@@ -20,21 +20,26 @@ import gin
 _TASK = None
 
 
+# Modules whose import registers gin configurables.
+_CONFIGURABLE_MODULES = (
+    "child.child_trainer", "child.nas_cnn_space", "child.language_model",
+    "controller.strategy", "runner.nas_search", "runner.search",
+    "runner.tasks", "enas.search", "enas.image_spaces",
+    "enas.macro_supergraph", "enas.micro_supergraph", "enas.rnn_supergraph",
+    "enas.final_training",
+)
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def configure(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
-  """Parses gin the same way in the main process and in every worker."""
-  # Importing the packages registers their configurables.
-  import child.child_trainer  # noqa: F401  pylint: disable=unused-import
-  import child.nas_cnn_space  # noqa: F401  pylint: disable=unused-import
-  import controller.strategy  # noqa: F401  pylint: disable=unused-import
-  import runner.nas_search  # noqa: F401  pylint: disable=unused-import
-  import runner.search  # noqa: F401  pylint: disable=unused-import
-  import runner.tasks  # noqa: F401  pylint: disable=unused-import
-  for optional in ("child.language_model", "enas.search"):
-    try:
-      importlib.import_module(optional)
-    except ModuleNotFoundError as e:
-      if e.name != optional:
-        raise
+  """Parses gin the same way in the main process and in every worker.
+
+  gin ``include`` paths resolve against the working directory, then the
+  repository root.
+  """
+  for name in _CONFIGURABLE_MODULES:
+    importlib.import_module(name)
+  gin.add_config_file_search_path(_REPO_ROOT)
   gin.parse_config_files_and_bindings(
       list(gin_files), list(gin_bindings), skip_unknown=False)
 

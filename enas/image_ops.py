@@ -1,0 +1,572 @@
+"""Building blocks of the ENAS image children, shared and fixed (Pham et al. 2018).
+
+Keras 3 layers (TensorFlow backend) written with raw TF ops, NHWC, float32:
+
+* `BatchNorm`: fused batch norm; optional moving statistics (final models) or
+  batch statistics only (the supergraphs); optional *weight sets*, a leading
+  table axis from which one row is gathered per call (micro sharing, §2.4).
+* `ConvBN`: ``[ReLU] -> conv kxk (or separable) -> BN [-> ReLU]``, also with
+  weight sets.
+* `ConvBranch`, `PoolBranch`: the macro ops (§2.3): a 1x1 conv-BN-ReLU, then a
+  kxk (separable) conv-BN-ReLU, or a 3x3 pool.
+* `SepConvStack`: the micro sep_conv op: two stacked ReLU-sepconv-BN.
+* `FactorizedReduction`: stride 2 without losing half the pixels: two 1x1
+  convs on the even and on the odd (shifted) pixels, concatenated, BN.
+* `AuxHead`: the micro auxiliary classifier.
+* `select`: run one of several branches, chosen by a Python int (fixed
+  architecture) or an int32 tensor (``tf.switch_case``: only that branch runs).
+
+and the training step both supergraphs share (`SharedWeightModel`,
+`NesterovMomentum`), so that the macro and micro supergraphs differ only in
+their forward pass. Blocks built with ``moving_stats=False`` (the
+supergraphs) always normalise with batch statistics.
+
+Weights are He-normal over the fan-in of ONE weight set (the official 2-D
+weight tables got their fan-in from the number of table rows instead).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+_TRUNC_STD = 0.87962566103423978  # std of a unit normal truncated at +-2.
+
+
+def he_normal(fan_in: int) -> keras.initializers.Initializer:
+  """He-normal (truncated) with an explicit fan-in."""
+  return keras.initializers.TruncatedNormal(
+      stddev=math.sqrt(2.0 / max(fan_in, 1)) / _TRUNC_STD)
+
+
+def select(index: Any, branches: Sequence[Callable[[], Any]]) -> Any:
+  """Runs ``branches[index]``.
+
+  Args:
+    index: a Python int (the branch is picked while building: a fixed
+      architecture) or a scalar int32 tensor (``tf.switch_case``: one graph for
+      every choice, and only the chosen branch runs; out-of-range indices run
+      the last branch, so validate architectures before feeding them).
+    branches: zero-argument callables returning same-shaped results.
+  """
+  if isinstance(index, (int, np.integer)):
+    return branches[int(index)]()
+  return tf.switch_case(index, list(branches))
+
+
+def pool2d(x: tf.Tensor, kind: str, strides: int = 1, size: int = 3,
+           padding: str = "SAME") -> tf.Tensor:
+  """``kind`` in {"avg", "max"} pooling (SAME avg excludes the padding)."""
+  fn = {"avg": tf.nn.avg_pool2d, "max": tf.nn.max_pool2d}[kind]
+  return fn(x, size, strides, padding)
+
+
+def global_avg_pool(x: tf.Tensor) -> tf.Tensor:
+  return tf.reduce_mean(x, axis=[1, 2])
+
+
+def _table_shape(shape, num_weight_sets):
+  return tuple(shape) if num_weight_sets is None else (num_weight_sets,
+                                                       *shape)
+
+
+def _row(table, weight_set):
+  return table if weight_set is None else tf.gather(table, weight_set)
+
+
+class BatchNorm(keras.layers.Layer):
+  """Batch norm over the channel axis (fused kernel, epsilon 1e-5).
+
+  With ``moving_stats=False`` it always normalises with the batch statistics
+  and keeps no moving averages: the ENAS supergraphs run batch norm in
+  training mode during the search, for training AND for the controller's
+  reward (official micro code; intended by the authors because one moving
+  average cannot describe every child of a shared-weight model).
+  """
+
+  def __init__(self, channels: int, *, num_weight_sets: int | None = None,
+               moving_stats: bool = True, momentum: float = 0.9,
+               epsilon: float = 1e-5, **kwargs):
+    """Creates gamma (ones) and beta (zeros), per weight set if any.
+
+    Args:
+      channels: C.
+      num_weight_sets: if set, gamma and beta are ``[S, C]`` tables and
+        `call` picks a row; requires ``moving_stats=False``.
+      moving_stats: keep moving mean/variance for inference.
+      momentum: moving-average decay.
+      epsilon: variance epsilon.
+    """
+    super().__init__(**kwargs)
+    if num_weight_sets is not None and moving_stats:
+      raise ValueError("weight sets are only supported with batch statistics")
+    self.channels = channels
+    self.num_weight_sets = num_weight_sets
+    self.moving_stats = moving_stats
+    self.momentum = momentum
+    self.epsilon = epsilon
+    shape = _table_shape((channels,), num_weight_sets)
+    self.gamma = self.add_weight(shape=shape, initializer="ones", name="gamma")
+    self.beta = self.add_weight(shape=shape, initializer="zeros", name="beta")
+    if moving_stats:
+      self.moving_mean = self.add_weight(
+          shape=(channels,), initializer="zeros", trainable=False,
+          name="moving_mean")
+      self.moving_variance = self.add_weight(
+          shape=(channels,), initializer="ones", trainable=False,
+          name="moving_variance")
+    self.built = True
+
+  def params(self, weight_set=None) -> tuple[tf.Tensor, tf.Tensor]:
+    """(gamma, beta), the rows of `weight_set` if the layer has weight sets."""
+    return _row(self.gamma, weight_set), _row(self.beta, weight_set)
+
+  def call(self, x, training=False, weight_set=None, params=None):
+    """Normalises `x`; `params` = pre-selected ``params(weight_set)``."""
+    gamma, beta = params if params is not None else self.params(weight_set)
+    if training or not self.moving_stats:
+      y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+          x, gamma, beta, epsilon=self.epsilon, is_training=True)
+      if training and self.moving_stats:
+        decay = self.momentum
+        self.moving_mean.assign(decay * self.moving_mean + (1 - decay) * mean)
+        self.moving_variance.assign(
+            decay * self.moving_variance + (1 - decay) * variance)
+      return y
+    y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+        x, gamma, beta, mean=self.moving_mean, variance=self.moving_variance,
+        epsilon=self.epsilon, is_training=False)
+    return y
+
+
+class ConvBN(keras.layers.Layer):
+  """``[ReLU] -> conv (kxk, or depthwise kxk + pointwise 1x1) -> BN [-> ReLU]``.
+
+  Convolutions have no bias (BN follows), SAME padding.
+  """
+
+  def __init__(self, in_channels: int, filters: int, kernel_size: int = 1, *,
+               strides: int = 1, separable: bool = False,
+               relu_before: bool = False, relu_after: bool = False,
+               num_weight_sets: int | None = None, moving_stats: bool = True,
+               **kwargs):
+    """Creates the kernels and the batch norm.
+
+    Args:
+      in_channels: input channels.
+      filters: output channels.
+      kernel_size: k.
+      strides: convolution stride.
+      separable: depthwise kxk (channel multiplier 1) then pointwise 1x1.
+      relu_before: ReLU on the input.
+      relu_after: ReLU on the output.
+      num_weight_sets: if set, every weight is an ``[S, ...]`` table and
+        `call` uses row ``weight_set``.
+      moving_stats: see `BatchNorm`.
+    """
+    super().__init__(**kwargs)
+    self.strides = strides
+    self.separable = separable
+    self.relu_before = relu_before
+    self.relu_after = relu_after
+    k = kernel_size
+    if separable:
+      self.depthwise = self.add_weight(
+          shape=_table_shape((k, k, in_channels, 1), num_weight_sets),
+          initializer=he_normal(k * k), name="depthwise")
+      self.pointwise = self.add_weight(
+          shape=_table_shape((1, 1, in_channels, filters), num_weight_sets),
+          initializer=he_normal(in_channels), name="pointwise")
+    else:
+      self.kernel = self.add_weight(
+          shape=_table_shape((k, k, in_channels, filters), num_weight_sets),
+          initializer=he_normal(k * k * in_channels), name="kernel")
+    self.bn = BatchNorm(filters, num_weight_sets=num_weight_sets,
+                        moving_stats=moving_stats, name="bn")
+    self.built = True
+
+  def params(self, weight_set=None) -> tuple[tf.Tensor, ...]:
+    """The weights `call` uses, the rows of `weight_set` if any.
+
+    Selecting them outside a ``tf.switch_case`` and passing them in keeps the
+    gathers out of the branch (cheaper to trace and differentiate).
+    """
+    if self.separable:
+      convs = (_row(self.depthwise, weight_set), _row(self.pointwise, weight_set))
+    else:
+      convs = (_row(self.kernel, weight_set),)
+    return convs + self.bn.params(weight_set)
+
+  def call(self, x, training=False, weight_set=None, params=None):
+    """Applies the block; `params` = pre-selected ``params(weight_set)``."""
+    params = params if params is not None else self.params(weight_set)
+    if self.relu_before:
+      x = tf.nn.relu(x)
+    strides = [1, self.strides, self.strides, 1]
+    if self.separable:
+      x = tf.nn.separable_conv2d(x, params[0], params[1], strides, "SAME")
+    else:
+      x = tf.nn.conv2d(x, params[0], strides, "SAME")
+    x = self.bn(x, training=training, params=params[-2:])
+    return tf.nn.relu(x) if self.relu_after else x
+
+
+class ConvBranch(keras.layers.Layer):
+  """Macro ops 0-3 (§2.3): 1x1 conv-BN-ReLU, then kxk (sep)conv-BN-ReLU.
+
+  As the official shared model. (The official FIXED macro model builds the
+  separable ops as ordinary convs; here separable means separable everywhere.)
+  """
+
+  def __init__(self, in_channels: int, filters: int, kernel_size: int, *,
+               separable: bool = False, moving_stats: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    self.inp = ConvBN(in_channels, filters, 1, relu_after=True,
+                      moving_stats=moving_stats, name="inp_conv")
+    self.out = ConvBN(filters, filters, kernel_size, separable=separable,
+                      relu_after=True, moving_stats=moving_stats,
+                      name="out_conv")
+    self.built = True
+
+  def call(self, x, training=False):
+    return self.out(self.inp(x, training=training), training=training)
+
+
+class PoolBranch(keras.layers.Layer):
+  """Macro ops 4-5 (§2.3): 1x1 conv-BN-ReLU, then 3x3 stride-1 avg/max pool."""
+
+  def __init__(self, in_channels: int, filters: int, kind: str, *,
+               moving_stats: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    self.kind = kind
+    self.inp = ConvBN(in_channels, filters, 1, relu_after=True,
+                      moving_stats=moving_stats, name="inp_conv")
+    self.built = True
+
+  def call(self, x, training=False):
+    return pool2d(self.inp(x, training=training), self.kind)
+
+
+class SepConvStack(keras.layers.Layer):
+  """Micro ops 0-1 (§2.4): ``num_stacks`` x (ReLU -> sepconv kxk -> BN).
+
+  The first stack carries the stride (final reduction cells).
+  """
+
+  def __init__(self, in_channels: int, filters: int, kernel_size: int, *,
+               strides: int = 1, num_stacks: int = 2,
+               num_weight_sets: int | None = None, moving_stats: bool = True,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.stacks = [
+        ConvBN(in_channels if i == 0 else filters, filters, kernel_size,
+               strides=strides if i == 0 else 1, separable=True,
+               relu_before=True, num_weight_sets=num_weight_sets,
+               moving_stats=moving_stats, name=f"stack_{i}")
+        for i in range(num_stacks)]
+    self.built = True
+
+  def params(self, weight_set=None) -> tuple[tuple[tf.Tensor, ...], ...]:
+    """Per stack, `ConvBN.params` of `weight_set`."""
+    return tuple(stack.params(weight_set) for stack in self.stacks)
+
+  def call(self, x, training=False, weight_set=None, params=None):
+    """Applies the stacks; `params` = pre-selected ``params(weight_set)``."""
+    params = params if params is not None else self.params(weight_set)
+    for stack, stack_params in zip(self.stacks, params):
+      x = stack(x, training=training, params=stack_params)
+    return x
+
+
+class FactorizedReduction(keras.layers.Layer):
+  """Halves the resolution without dropping pixels (official ENAS children).
+
+  ``[ReLU] -> concat(conv1x1(x[::2, ::2]), conv1x1(shift(x)[::2, ::2])) -> BN``
+  where shift pads one zero row/column at the bottom/right and drops the first
+  row/column; each 1x1 conv gives half the filters (so `filters` is even).
+  """
+
+  def __init__(self, in_channels: int, filters: int, *,
+               relu_before: bool = False, moving_stats: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    if filters % 2:
+      raise ValueError(f"factorized reduction needs even filters, got {filters}")
+    self.relu_before = relu_before
+    init = he_normal(in_channels)
+    self.path1 = self.add_weight(shape=(1, 1, in_channels, filters // 2),
+                                 initializer=init, name="path1")
+    self.path2 = self.add_weight(shape=(1, 1, in_channels, filters // 2),
+                                 initializer=init, name="path2")
+    self.bn = BatchNorm(filters, moving_stats=moving_stats, name="bn")
+    self.built = True
+
+  def call(self, x, training=False):
+    if self.relu_before:
+      x = tf.nn.relu(x)
+    path1 = tf.nn.conv2d(x, self.path1, 2, "VALID")
+    shifted = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])[:, 1:, 1:, :]
+    path2 = tf.nn.conv2d(shifted, self.path2, 2, "VALID")
+    return self.bn(tf.concat([path1, path2], axis=-1), training=training)
+
+
+class AuxHead(keras.layers.Layer):
+  """Micro auxiliary classifier (official ``aux_head``).
+
+  ReLU -> avg pool 5x5 stride 3 VALID -> 1x1 conv 128-BN-ReLU -> conv
+  (pooled size)^2 to 768 -BN-ReLU -> global average -> dense, no bias. Batch
+  norm in training mode (it only runs in training). Its weights are trained
+  (the official code left them out of the optimizer's list).
+  """
+
+  def __init__(self, in_channels: int, spatial: int, num_classes: int, *,
+               moving_stats: bool = False, **kwargs):
+    super().__init__(**kwargs)
+    pooled = (spatial - 5) // 3 + 1
+    if pooled < 1:
+      raise ValueError(
+          f"the auxiliary head needs a feature map of at least 5x5, got "
+          f"{spatial}x{spatial}: use larger images or disable the head")
+    self.proj = ConvBN(in_channels, 128, 1, relu_after=True,
+                       moving_stats=moving_stats, name="proj")
+    self.conv = ConvBN(128, 768, pooled, relu_after=True,
+                       moving_stats=moving_stats, name="conv")
+    self.fc = self.add_weight(shape=(768, num_classes),
+                              initializer=he_normal(768), name="fc")
+    self.built = True
+
+  def call(self, x, training=True):
+    x = pool2d(tf.nn.relu(x), "avg", strides=3, size=5, padding="VALID")
+    x = self.conv(self.proj(x, training=True), training=True)
+    return tf.matmul(global_avg_pool(x), self.fc)
+
+
+# ------------------------------------------------------------- training step
+class NesterovMomentum:
+  """SGD with Nesterov momentum, as TF1 ``MomentumOptimizer(use_nesterov)``.
+
+  ``accum = m * accum + g;  w -= lr * (g + m * accum)`` (the official child
+  optimizer), one fused ``ResourceApplyMomentum`` per variable. Plain rather
+  than a Keras optimizer, so that a compiled step owns exactly the slots of
+  the variables it updates (`apply` pairs `variables` with the slots in the
+  order given to the constructor).
+  """
+
+  def __init__(self, variables: Sequence[Any], momentum: float = 0.9):
+    self.momentum = momentum
+    self.slots = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
+                              name="momentum") for v in variables]
+
+  def apply(self, grads, variables, learning_rate) -> None:
+    for grad, var, accum in zip(grads, variables, self.slots):
+      tf.raw_ops.ResourceApplyMomentum(
+          var=var.handle, accum=accum.handle,
+          lr=tf.cast(learning_rate, var.dtype), grad=_dense(grad),
+          momentum=tf.constant(self.momentum, var.dtype), use_nesterov=True)
+
+
+def _dense(grad):
+  if isinstance(grad, tf.IndexedSlices):
+    return tf.convert_to_tensor(grad)
+  return grad
+
+
+def as_arc_tensor(arc_tokens: Any) -> tf.Tensor:
+  """An `Architecture`, a token sequence or a tensor as an int32 vector."""
+  if isinstance(arc_tokens, tf.Tensor):
+    return tf.cast(arc_tokens, tf.int32)
+  tokens = getattr(arc_tokens, "tokens", arc_tokens)
+  return tf.constant(np.asarray(tokens, dtype=np.int32))
+
+
+def as_static_arc(arc_tokens: Any) -> tuple[int, ...]:
+  """An `Architecture`, a token sequence or a tensor as a tuple of ints."""
+  if isinstance(arc_tokens, tf.Tensor):
+    arc_tokens = arc_tokens.numpy()
+  tokens = getattr(arc_tokens, "tokens", arc_tokens)
+  return tuple(int(t) for t in tokens)
+
+
+class SharedWeightModel(keras.Model):
+  """The ENAS child training step, shared by the image supergraphs (§2.1).
+
+  A `keras.Model` subclass (so Keras tracks, saves and lists the weights),
+  trained by its own compiled functions, NOT by ``fit()``: `train_step` here
+  is the ENAS shared-weight step and takes the architecture as an input.
+
+  Subclasses build their layers in ``__init__``, then call
+  ``self._compile_steps()``, and implement ``_forward(images, arc, training)
+  -> (logits, aux_logits or None)`` where ``arc`` is an int32 tensor (one
+  graph for every architecture) or a tuple of ints (a fixed architecture).
+
+  The step (official child settings): cross-entropy (+ ``aux_weight`` x the
+  auxiliary head's) plus ``l2_reg * sum(w^2)`` over ALL weights, as the
+  official ``get_train_ops`` (so unchosen branches decay too); gradient
+  clipped to global norm `grad_bound` (the official clip was a no-op);
+  Nesterov momentum SGD.
+  """
+
+  def __init__(self, space, *, input_shape: Sequence[int], num_classes: int,
+               keep_prob: float, l2_reg: float, grad_bound: float,
+               momentum: float, aux_weight: float = 0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.space = space
+    self.image_shape = tuple(int(d) for d in input_shape)
+    self.num_classes = num_classes
+    self.keep_prob = keep_prob
+    self.l2_reg = l2_reg
+    self.grad_bound = grad_bound
+    self.momentum = momentum
+    self.aux_weight = aux_weight
+    self._train_traces = 0
+    self._eval_traces = 0
+
+  # ------------------------------------------------------------ subclasses
+  def _forward(self, images, arc, training):
+    raise NotImplementedError
+
+  def _compile_steps(self) -> None:
+    self._sgd = NesterovMomentum(self.trainable_weights, self.momentum)
+    images = tf.TensorSpec([None, *self.image_shape], tf.float32)
+    labels = tf.TensorSpec([None], tf.int32)
+    arc = tf.TensorSpec([self.space.num_tokens], tf.int32)
+    self._train_fn = tf.function(self._train, autograph=False,
+                                 input_signature=(images, labels, arc,
+                                                  tf.TensorSpec([], tf.float32)))
+    self._eval_fn = tf.function(self._eval, autograph=False,
+                                input_signature=(images, labels, arc))
+
+  def _classify(self, features, training):
+    """Global average pool -> dropout (training) -> dense without bias."""
+    x = global_avg_pool(features)
+    if training and self.keep_prob < 1.0:
+      x = tf.nn.dropout(x, rate=1.0 - self.keep_prob)
+    return tf.matmul(x, self.classifier)
+
+  # ---------------------------------------------------------------- public
+  @property
+  def trace_count(self) -> int:
+    """Python traces of the compiled train and eval functions (2 at most)."""
+    return self._train_traces + self._eval_traces
+
+  @property
+  def train_trace_count(self) -> int:
+    """Python traces of the compiled train function alone (1 at most)."""
+    return self._train_traces
+
+  def logits(self, images, arc_tokens, training: bool = False, *,
+             static: bool = False) -> tf.Tensor:
+    """Logits of the child `arc_tokens` (eager unless called in a graph).
+
+    Args:
+      images: ``[N, H, W, C]`` float32.
+      arc_tokens: an `Architecture`, its tokens (sampling order) or an int32
+        tensor.
+      training: dropout on (batch norm always uses batch statistics).
+      static: build the fixed architecture (Python ints) instead of the
+        switch graph.
+    """
+    arc = as_static_arc(arc_tokens) if static else as_arc_tensor(arc_tokens)
+    return self._forward(tf.convert_to_tensor(images, tf.float32), arc,
+                         training)[0]
+
+  def train_step(self, images, labels, arc_tokens, learning_rate):
+    """One shared-weight SGD step of the child `arc_tokens` (one compiled fn).
+
+    Returns:
+      dict of scalars: ``loss`` (the batch's cross-entropy before the update,
+      main head), ``accuracy`` (of that batch), ``grad_norm`` (before
+      clipping).
+    """
+    return self._train_fn(tf.convert_to_tensor(images, tf.float32),
+                          tf.convert_to_tensor(labels, tf.int32),
+                          as_arc_tensor(arc_tokens),
+                          tf.convert_to_tensor(learning_rate, tf.float32))
+
+  def eval_accuracy(self, images, labels, arc_tokens) -> tf.Tensor:
+    """Accuracy of the child on a batch: no dropout, batch-statistics BN."""
+    return self._eval_fn(tf.convert_to_tensor(images, tf.float32),
+                         tf.convert_to_tensor(labels, tf.int32),
+                         as_arc_tensor(arc_tokens))
+
+  def fixed_train_step(self, arc_tokens) -> Callable[..., dict]:
+    """A separately compiled step of ONE architecture, as a standalone model.
+
+    The architecture is a Python constant: only the chosen ops are in the
+    graph, and only the variables they use are read, decayed, clipped and
+    updated (with their own momentum slots; a weight-set table is used, and
+    so decayed and updated, as a whole, though only its chosen rows act).
+    Same code as the shared step, so timing the two isolates the cost of
+    weight sharing.
+
+    Returns:
+      ``step(images, labels, learning_rate) -> dict`` like `train_step`, with
+      attributes ``variables_used`` and ``num_child_params`` (weights the
+      child really uses: chosen table rows only).
+    """
+    arc = as_static_arc(arc_tokens)
+    self.space.validate(arc)
+    probe = tf.zeros([2, *self.image_shape])
+    with tf.GradientTape() as tape:
+      logits, aux = self._forward(probe, arc, True)
+      total = tf.reduce_sum(logits) + (0.0 if aux is None else
+                                       tf.reduce_sum(aux))
+    grads = tape.gradient(total, self.trainable_weights)
+    used = [v for v, g in zip(self.trainable_weights, grads) if g is not None]
+    sgd = NesterovMomentum(used, self.momentum)
+    child_params = 0
+    for v, g in zip(self.trainable_weights, grads):
+      if isinstance(g, tf.IndexedSlices):  # rows of a weight-set table
+        rows = np.unique(g.indices.numpy()).size
+        child_params += rows * int(np.prod(v.shape[1:]))
+      elif g is not None:
+        child_params += int(np.prod(v.shape))
+
+    def step(images, labels, learning_rate):
+      return self._step(images, labels, arc, learning_rate, used, sgd)
+
+    fn = tf.function(step, autograph=False, input_signature=(
+        tf.TensorSpec([None, *self.image_shape], tf.float32),
+        tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.float32)))
+    fn.variables_used = used
+    fn.num_child_params = child_params
+    return fn
+
+  # --------------------------------------------------------------- private
+  def _step(self, images, labels, arc, learning_rate, variables, sgd):
+    with tf.GradientTape() as tape:
+      logits, aux = self._forward(images, arc, True)
+      loss = tf.reduce_mean(
+          tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+      objective = loss
+      if aux is not None and self.aux_weight:
+        objective += self.aux_weight * tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels, aux))
+    grads = tape.gradient(objective, variables)
+    grads = [tf.zeros_like(v) if g is None else _dense(g)
+             for g, v in zip(grads, variables)]
+    if self.l2_reg:  # d/dw of l2 * sum(w^2)
+      grads = [g + (2.0 * self.l2_reg) * v for g, v in zip(grads, variables)]
+    norm = tf.linalg.global_norm(grads)
+    if self.grad_bound:
+      grads, _ = tf.clip_by_global_norm(grads, self.grad_bound, use_norm=norm)
+    sgd.apply(grads, variables, learning_rate)
+    return {"loss": loss, "accuracy": _accuracy(logits, labels),
+            "grad_norm": norm}
+
+  def _train(self, images, labels, arc, learning_rate):
+    self._train_traces += 1
+    return self._step(images, labels, arc, learning_rate,
+                      self.trainable_weights, self._sgd)
+
+  def _eval(self, images, labels, arc):
+    self._eval_traces += 1
+    return _accuracy(self._forward(images, arc, False)[0], labels)
+
+
+def _accuracy(logits, labels):
+  predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
+  return tf.reduce_mean(tf.cast(tf.equal(predictions, labels), tf.float32))

@@ -1,0 +1,265 @@
+"""The ENAS micro supergraph: every normal/reduction cell pair in one model (§2.4).
+
+Pham et al. 2018, §2.4; layout of the official shared model (melodyguan/enas
+``micro_child.py``, search mode):
+
+  stem:   conv3x3 (3F filters) -> BN;  the first cell's two inputs are the stem
+  cells:  N + 2 cells; reduction cells at [N // 3, 2 (N // 3) + 1], each
+          doubling the width; a reduction cell's inputs are (previous output,
+          its factorized reduction), both then at the new width and
+          resolution; every other cell reads the two previous cells' outputs
+  cell:   calibrate both inputs to F channels and the same resolution
+          (ReLU-1x1 conv-BN, or ReLU-factorized reduction for the larger one)
+          node n = op_1(input index_1) + op_2(input index_2),  n = 2 .. B + 1
+          output = BN(conv1x1(ReLU(concat of the loose ends)))
+  head:   ReLU -> global average pool -> dropout(keep_prob) -> dense (no bias);
+          auxiliary head after the last reduction cell (weight `aux_weight`)
+
+All cell ops run at stride 1 (the reduction cell's downsampling is the
+factorized reduction of its inputs, as in the official search). The loose
+ends are the ids in 0 .. B + 1 that no node reads: like the official code,
+unread cell inputs count too.
+
+Weight sharing, as the official code: each of the N + 2 cell positions has
+its own weights, and within a cell there is one weight set per (node, input
+slot, input index, op) for the ops with weights (the two sep convs; pooling
+and identity have none, the inputs being calibrated to F). A cell stores them
+as one table per sep-conv op whose rows are the (node, slot, index) triples
+(`SharedCell.weight_row`): few variables, so the compiled step traces fast.
+
+One compiled step for all children: the architecture is an int32 tensor
+input. A cell's ids live in a ``tf.TensorArray`` (a TensorList in graphs)
+and each input slot reads its id from it: no copies (stacking the nodes for a
+gather would copy all of them), and the backward pass adds each read's
+gradient to that id only (a ``tf.switch_case`` over the ids would make a
+zero gradient for every unread id at every read). Then ``tf.switch_case``
+runs only the chosen op, whose weight row is gathered
+outside the switch; only that row gets a gradient. The variable set of loose
+ends uses a fixed-shape trick: the 1x1 output conv always reads the
+concatenation of all B + 2 ids, ``[H, W, (B + 2) F]``, with a ``[(B + 2) F,
+F]`` kernel whose rows belonging to read ids are multiplied by zero. That
+equals the official gather of the loose ends and of their kernel rows (a
+variable-size concat), and the masked rows get zero gradient. With a fixed
+(Python) architecture only the loose ends and their rows are used.
+
+Differences from the official code, on purpose: only the chosen op runs (the
+official code computed all five and indexed the result); gradient clipping
+really clips; the auxiliary head is trained (the official one was left out of
+the optimizer's variables). Batch norm uses batch statistics everywhere
+(official and intended for shared weights). Drop-path is not applied during
+the search, as in the official search graph.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import gin
+import keras
+import tensorflow as tf
+
+from controller.search_space import SearchSpace
+from enas import image_ops
+from enas import image_spaces
+
+
+class SharedCell(keras.layers.Layer):
+  """One cell position of the micro supergraph, serving every cell."""
+
+  def __init__(self, input_shapes: Sequence[Sequence[int]], filters: int,
+               num_nodes: int, num_ops: int, **kwargs):
+    """Builds the calibration, the per-(node, slot, op) tables and the output.
+
+    Args:
+      input_shapes: ``(H, W, C)`` of the two inputs; the second sets the
+        cell's resolution.
+      filters: F, the width of every node and of the output.
+      num_nodes: B.
+      num_ops: ops of `image_spaces.MICRO_OPS` in the space.
+    """
+    super().__init__(**kwargs)
+    (h0, _, c0), (h1, _, c1) = input_shapes
+    self.filters = filters
+    self.num_nodes = num_nodes
+    self.num_ops = num_ops
+    calibrate = [None, None]
+    if h0 != h1:
+      if h0 != 2 * h1:
+        raise ValueError(f"cell inputs of sizes {h0} and {h1}")
+      calibrate[0] = image_ops.FactorizedReduction(
+          c0, filters, relu_before=True, moving_stats=False, name="calib_0")
+    elif c0 != filters:
+      calibrate[0] = image_ops.ConvBN(
+          c0, filters, 1, relu_before=True, moving_stats=False, name="calib_0")
+    if c1 != filters:
+      calibrate[1] = image_ops.ConvBN(
+          c1, filters, 1, relu_before=True, moving_stats=False, name="calib_1")
+    self.calibrate = calibrate
+    # One table per conv op; row weight_row(n, slot, source) is the weight
+    # set of node n + 2's input slot `slot` reading id `source`.
+    self._row_base = []
+    rows = 0
+    for n in range(num_nodes):
+      self._row_base.append((rows, rows + n + 2))
+      rows += 2 * (n + 2)
+    self.num_weight_sets = rows
+    self.convs = [image_ops.SepConvStack(
+        filters, filters, size, num_weight_sets=rows, moving_stats=False,
+        name=f"sep_conv{size}x{size}") for size in (3, 5)[:num_ops]]
+    ids = num_nodes + 2
+    self.out_kernel = self.add_weight(
+        shape=(ids * filters, filters), initializer=image_ops.he_normal(filters),
+        name="out_kernel")
+    self.out_bn = image_ops.BatchNorm(filters, moving_stats=False,
+                                      name="out_bn")
+    self.built = True
+
+  def weight_row(self, node: int, slot: int, source: Any) -> Any:
+    """Table row of (node index in 0 .. B - 1, input slot 0/1, input id)."""
+    return self._row_base[node][slot] + source
+
+  def _op(self, op: Any, x, row):
+    # Gather the weight rows outside the switch: cheaper to trace and to
+    # differentiate; an unchosen conv's rows get a zero gradient.
+    branches = [functools.partial(conv, x, training=True,
+                                  params=conv.params(row))
+                for conv in self.convs]
+    branches += [lambda: image_ops.pool2d(x, "avg"),
+                 lambda: image_ops.pool2d(x, "max"),
+                 lambda: x][:max(self.num_ops - 2, 0)]
+    return image_ops.select(op, branches)
+
+  def call(self, inputs, cell_arc):
+    """Output of the cell described by `cell_arc`.
+
+    Args:
+      inputs: the two input tensors.
+      cell_arc: per node ``(index_1, op_1, index_2, op_2)``, scalar int32
+        tensors (switch graph) or Python ints (fixed cell).
+    """
+    nodes = [x if cal is None else cal(x, training=True)
+             for x, cal in zip(inputs, self.calibrate)]
+    static = not isinstance(cell_arc[0][0], tf.Tensor)
+    if not static:
+      table = tf.TensorArray(nodes[0].dtype, size=self.num_nodes + 2,
+                             element_shape=nodes[0].shape,
+                             clear_after_read=False)
+      table = table.write(0, nodes[0]).write(1, nodes[1])
+    for n, spec in enumerate(cell_arc):
+      terms = []
+      for slot, (source, op) in enumerate((spec[0:2], spec[2:4])):
+        x = nodes[source] if static else table.read(source)
+        terms.append(self._op(op, x, self.weight_row(n, slot, source)))
+      nodes.append(terms[0] + terms[1])
+      if not static:
+        table = table.write(n + 2, nodes[-1])
+    return self._output(nodes, cell_arc)
+
+  def _output(self, nodes, cell_arc):
+    f, ids = self.filters, self.num_nodes + 2
+    read = [s for spec in cell_arc for s in (spec[0], spec[2])]
+    if not isinstance(read[0], tf.Tensor):
+      loose = [i for i in range(ids) if i not in read]
+      x = tf.concat([nodes[i] for i in loose], axis=-1)
+      kernel = tf.concat([self.out_kernel[i * f:(i + 1) * f] for i in loose],
+                         axis=0)
+    else:
+      reads = tf.reduce_sum(tf.one_hot(tf.stack(read), ids), axis=0)
+      keep = tf.cast(tf.equal(reads, 0.0), tf.float32)
+      x = tf.concat(nodes, axis=-1)
+      kernel = self.out_kernel * tf.repeat(keep, f)[:, None]
+    x = tf.nn.conv2d(tf.nn.relu(x), kernel[None, None], 1, "SAME")
+    return self.out_bn(x, training=True)
+
+
+@gin.configurable
+class MicroSupergraph(image_ops.SharedWeightModel):
+  """Shared weights of a `micro_space` and its compiled train/eval steps.
+
+  Attributes:
+    stem: conv3x3 to 3F, BN.
+    cells: the N + 2 `SharedCell`s.
+    cell_reductions: the factorized reduction feeding each reduction cell.
+    aux_head: `image_ops.AuxHead` or None.
+    classifier: ``[final width, num_classes]`` dense weights.
+  """
+
+  def __init__(self, space: SearchSpace, *,
+               input_shape: Sequence[int] = (32, 32, 3),
+               num_classes: int = 10, num_layers: int = 6,
+               out_filters: int = 20, keep_prob: float = 0.9,
+               l2_reg: float = 1e-4, aux_weight: float = 0.4,
+               grad_bound: float = 5.0, momentum: float = 0.9,
+               name: str = "micro_supergraph"):
+    """Builds every weight and the compiled steps.
+
+    Args:
+      space: an `image_spaces.micro_space` (nodes and ops come from it).
+      input_shape: ``(H, W, C)``.
+      num_classes: classifier outputs.
+      num_layers: N, normal cells (N + 2 cells with the two reductions).
+      out_filters: F of the first cells (doubled at each reduction).
+      keep_prob: dropout keep probability before the classifier.
+      l2_reg: weight decay on all weights.
+      aux_weight: weight of the auxiliary head's loss (0 = no head); the
+        head needs a feature map of at least 5x5 after the last reduction.
+      grad_bound: global-norm clip (0 = none).
+      momentum: Nesterov momentum.
+      name: Keras name.
+    """
+    if space.name != image_spaces.MICRO_SPACE_NAME:
+      raise ValueError(f"not a micro space: {space.name}")
+    super().__init__(space, input_shape=input_shape, num_classes=num_classes,
+                     keep_prob=keep_prob, l2_reg=l2_reg, grad_bound=grad_bound,
+                     momentum=momentum, aux_weight=aux_weight, name=name)
+    self.num_layers = num_layers
+    self.num_nodes = int(space.meta("num_nodes"))
+    self.num_ops = int(space.meta("num_ops"))
+    self.reduction_cells = image_spaces.micro_reduction_cells(num_layers)
+    self.aux_index = self.reduction_cells[-1] + 1 if aux_weight else None
+    self._positions = image_spaces.micro_token_positions(space)
+    h, _, c = self.image_shape
+    f = out_filters
+    self.stem = image_ops.ConvBN(c, 3 * f, 3, moving_stats=False, name="stem")
+    shapes = [(h, h, 3 * f), (h, h, 3 * f)]
+    self.cells, self.cell_reductions, self.aux_head = [], [], None
+    for layer in range(num_layers + 2):
+      if layer in self.reduction_cells:
+        f *= 2
+        self.cell_reductions.append(image_ops.FactorizedReduction(
+            shapes[1][2], f, moving_stats=False, name=f"cell_{layer}_reduce"))
+        shapes = [shapes[1], (shapes[1][0] // 2,) * 2 + (f,)]
+      self.cells.append(SharedCell(shapes, f, self.num_nodes, self.num_ops,
+                                   name=f"cell_{layer}"))
+      shapes = [shapes[1], (shapes[1][0], shapes[1][1], f)]
+      if layer == self.aux_index:
+        self.aux_head = image_ops.AuxHead(f, shapes[1][0], num_classes,
+                                          name="aux_head")
+    self.classifier = self.add_weight(
+        shape=(f, num_classes), initializer=image_ops.he_normal(f),
+        name="classifier")
+    self.built = True
+    self._compile_steps()
+
+  def _cell_arc(self, arc, cell: str):
+    return [tuple(arc[p] for p in node) for node in self._positions[cell]]
+
+  def _forward(self, images, arc: Any, training: bool):
+    """(logits, auxiliary logits or None) of child `arc` (tensor or ints)."""
+    normal = self._cell_arc(arc, "normal")
+    reduction = self._cell_arc(arc, "reduction")
+    stem = self.stem(images, training=True)
+    inputs = [stem, stem]
+    aux = None
+    for layer, cell in enumerate(self.cells):
+      if layer in self.reduction_cells:
+        reduce = self.cell_reductions[self.reduction_cells.index(layer)]
+        inputs = [inputs[1], reduce(inputs[1], training=True)]
+        out = cell(inputs, cell_arc=reduction)
+      else:
+        out = cell(inputs, cell_arc=normal)
+      inputs = [inputs[1], out]
+      if layer == self.aux_index and training:
+        aux = self.aux_head(out)
+    return self._classify(tf.nn.relu(inputs[1]), training), aux

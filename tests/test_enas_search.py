@@ -1,0 +1,97 @@
+"""The ENAS image trainer (Pham et al. 2018 §2.2): schedule, derive, resume."""
+
+import json
+import types
+
+import gin
+import numpy as np
+import pytest
+
+from controller import strategy
+from enas import image_spaces
+from enas import micro_supergraph  # noqa: F401  (registers MicroSupergraph)
+from enas import search
+from runner import run_dir as run_dir_lib
+
+
+def test_cosine_restarts_follow_the_official_periods():
+  lr = lambda epoch: search.cosine_lr(epoch, 0.05, 0.0005, 10, 2)
+  assert lr(0) == pytest.approx(0.05)
+  assert lr(5) == pytest.approx(0.0005 + 0.5 * 0.0495)
+  assert lr(9.999) == pytest.approx(0.0005, abs=1e-6)
+  assert lr(10) == pytest.approx(0.05)           # restart, period 20
+  assert lr(20) == pytest.approx(0.0005 + 0.5 * 0.0495)
+  assert lr(30) == pytest.approx(0.05)           # restart, period 40
+
+
+class ScoreBySum:
+  """A stand-in supergraph: an architecture's accuracy = sum(tokens) / 100."""
+
+  def eval_accuracy(self, images, labels, tokens):
+    del images, labels
+    return np.float32(sum(tokens) / 100)
+
+
+@pytest.mark.parametrize("derive_on", ["minibatch", "validation"])
+def test_derive_returns_the_best_scoring_sample(derive_on):
+  space = image_spaces.micro_space(num_nodes=3)
+  data = types.SimpleNamespace(x_valid=np.zeros((300, 4, 4, 1), np.float32),
+                               y_valid=np.zeros(300, np.int32))
+  config = search.EnasConfig(derive_samples=12, derive_on=derive_on,
+                             eval_batch_size=50)
+  best = search.derive(ScoreBySum(), strategy.RandomSearch(space, seed=3),
+                       data, config, seed=0)
+  sums = {c["arc"]: sum(space.parse(c["arc"]).tokens)
+          for c in best["candidates"]}
+  assert len(sums) == 12
+  assert best["arc"] == max(sums, key=sums.get)
+  assert best["valid_accuracy"] == pytest.approx(max(sums.values()) / 100)
+
+
+TINY = """
+EnasConfig.space = 'micro'
+EnasConfig.dataset = 'digits'
+EnasConfig.num_valid = 200
+EnasConfig.max_train = 256
+EnasConfig.batch_size = 64
+EnasConfig.eval_batch_size = 50
+EnasConfig.epochs = 2
+EnasConfig.max_steps_per_epoch = 2
+EnasConfig.augment = False
+EnasConfig.controller_steps = 2
+EnasConfig.controller_aggregate = 2
+EnasConfig.derive_samples = 3
+micro_space.num_nodes = 3
+MicroSupergraph.num_layers = 1
+MicroSupergraph.out_filters = 4
+MicroSupergraph.aux_weight = 0.0
+make_strategy.lstm_size = 16
+make_strategy.lstm_num_layers = 1
+"""
+
+
+def test_a_tiny_search_logs_each_epoch_and_resumes_after_the_last_one(tmp_path):
+  gin.clear_config()
+  gin.parse_config(TINY)
+  run = run_dir_lib.RunDir(str(tmp_path))
+  try:
+    with gin.unlock_config():
+      gin.bind_parameter("EnasConfig.epochs", 1)
+    search.run_enas_search(run, seed=0, resumed=False, log=lambda _: None)
+    with gin.unlock_config():
+      gin.bind_parameter("EnasConfig.epochs", 2)
+    lines = []
+    best = search.run_enas_search(run, seed=0, resumed=True, log=lines.append)
+  finally:
+    gin.clear_config()
+  assert lines[0] == "resuming after epoch 0"
+  epochs = [json.loads(l) for l in
+            (tmp_path / "epochs.jsonl").read_text().splitlines()]
+  assert [e["epoch"] for e in epochs] == [0, 1]
+  for epoch in epochs:
+    assert np.isfinite(epoch["train_loss"])
+    assert 0 <= epoch["mean_sampled_valid_accuracy"] <= 1
+    assert epoch["best_sampled"]
+  space = image_spaces.micro_space(num_nodes=3)
+  assert space.parse(best["arc"]).to_string() == best["arc"]
+  assert json.loads((tmp_path / "best.json").read_text())["arc"] == best["arc"]
