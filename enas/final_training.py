@@ -36,6 +36,7 @@ from controller.search_space import Architecture
 from enas import final_models
 from enas import image_ops
 from enas import image_spaces
+from enas.schedules import cosine_lr
 
 OK = "ok"
 FAILED = "failed"
@@ -101,18 +102,6 @@ class FinalTrainingConfig:
   out_filters: int = 36
   keep_prob: float = 0.8
   drop_path_keep_prob: float | None = 0.6
-
-
-def cosine_lr(epoch: float, lr_max: float, lr_min: float, t0: float,
-              tmul: float) -> float:
-  """SGDR (Loshchilov & Hutter): ``lr_min + (lr_max - lr_min)(1 + cos(pi
-  T_cur / T_i)) / 2``, the period growing by `tmul` at each restart."""
-  period, start = t0, 0.0
-  while epoch >= start + period:
-    start += period
-    period *= tmul
-  return lr_min + 0.5 * (lr_max - lr_min) * (
-      1.0 + math.cos(math.pi * (epoch - start) / period))
 
 
 def parse_arc(arc: Any, config: FinalTrainingConfig) -> Architecture:

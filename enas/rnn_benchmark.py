@@ -45,7 +45,7 @@ class FixedRnnLM(tf.Module):
   """
 
   def __init__(self, cell: rnn_space.RnnCell, *, vocab_size: int,
-               hidden_size: int, dropout: sg.Dropout = sg.Dropout(),
+               hidden_size: int, dropout: sg.Dropout = sg.Dropout(),  # noqa: B008  (frozen)
                grad_bound: float = 10.0, l2_reg: float = 1e-7,
                seed: int = 0):
     super().__init__(name="fixed_rnn_lm")

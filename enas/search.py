@@ -38,6 +38,7 @@ import gin
 import numpy as np
 
 from controller import strategy as strategy_lib
+from enas.schedules import cosine_lr
 from runner import run_dir as run_dir_lib
 
 
@@ -87,18 +88,6 @@ class EnasConfig:
   controller_aggregate: int = 10
   derive_samples: int = 10
   derive_on: str = "minibatch"
-
-
-def cosine_lr(epoch: float, lr_max: float, lr_min: float, t0: float,
-              tmul: float) -> float:
-  """SGDR: lr_min + (lr_max - lr_min)(1 + cos(pi T_cur / T_i)) / 2."""
-  period, start = t0, 0.0
-  while epoch >= start + period:
-    start += period
-    period *= tmul
-  t_cur = epoch - start
-  return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * t_cur
-                                                          / period))
 
 
 def _augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:

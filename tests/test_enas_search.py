@@ -10,12 +10,13 @@ import pytest
 from controller import strategy
 from enas import image_spaces
 from enas import micro_supergraph  # noqa: F401  (registers MicroSupergraph)
+from enas import schedules
 from enas import search
 from runner import run_dir as run_dir_lib
 
 
 def test_cosine_restarts_follow_the_official_periods():
-  lr = lambda epoch: search.cosine_lr(epoch, 0.05, 0.0005, 10, 2)
+  lr = lambda epoch: schedules.cosine_lr(epoch, 0.05, 0.0005, 10, 2)
   assert lr(0) == pytest.approx(0.05)
   assert lr(5) == pytest.approx(0.0005 + 0.5 * 0.0495)
   assert lr(9.999) == pytest.approx(0.0005, abs=1e-6)
@@ -85,7 +86,7 @@ def test_a_tiny_search_logs_each_epoch_and_resumes_after_the_last_one(tmp_path):
   finally:
     gin.clear_config()
   assert lines[0] == "resuming after epoch 0"
-  epochs = [json.loads(l) for l in
+  epochs = [json.loads(line) for line in
             (tmp_path / "epochs.jsonl").read_text().splitlines()]
   assert [e["epoch"] for e in epochs] == [0, 1]
   for epoch in epochs:

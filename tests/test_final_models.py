@@ -224,13 +224,6 @@ def test_train_final_image_rejects_a_macro_layer_mismatch_as_failed():
   assert record["status"] == "failed" and "24 layers" in record["error"]
 
 
-def test_cosine_lr_restarts():
-  assert ft.cosine_lr(0, 0.05, 1e-4, 10, 2) == pytest.approx(0.05)
-  assert ft.cosine_lr(5, 0.05, 1e-4, 10, 2) == pytest.approx(0.02505)
-  assert ft.cosine_lr(10, 0.05, 1e-4, 10, 2) == pytest.approx(0.05)
-  assert ft.cosine_lr(20, 0.05, 1e-4, 10, 2) == pytest.approx(0.02505)
-
-
 def test_cutout_zeroes_a_square():
   images = np.ones((4, 16, 16, 1), np.float32)
   out = ft.augment_batch(images, np.random.default_rng(0), crop_flip=False,
