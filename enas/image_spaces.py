@@ -242,6 +242,16 @@ class MacroArc:
   def num_layers(self) -> int:
     return len(self.layers)
 
+  def describe(self) -> list[str]:
+    """One readable line per layer (input 0 is the stem's output)."""
+    lines = []
+    for layer in self.layers:
+      skips = ", ".join(str(j) for j in layer.skips) or "none"
+      pool = "  then reduce" if layer.index in self.pool_layers else ""
+      lines.append(f"layer {layer.index + 1} = {layer.op_name}({layer.index}) "
+                   f"skips from: {skips}{pool}")
+    return lines
+
   def to_tokens(self) -> tuple[int, ...]:
     """Tokens in sampling (= official text) order."""
     tokens = []
@@ -285,6 +295,14 @@ class MicroCell:
     used = {i for node in self.nodes for i in (node.index_1, node.index_2)}
     return tuple(i for i in range(self.num_nodes + 2) if i not in used)
 
+  def describe(self) -> list[str]:
+    """One readable line per node, then the output (ids 0, 1: cell inputs)."""
+    lines = [f"node {i + 2} = {MICRO_OPS[n.op_1]}({n.index_1}) + "
+             f"{MICRO_OPS[n.op_2]}({n.index_2})"
+             for i, n in enumerate(self.nodes)]
+    ends = ", ".join(str(i) for i in self.loose_ends)
+    return lines + [f"output = conv1x1(concat({ends}))"]
+
   def to_string(self) -> str:
     """Official order: ``index_1 op_1 index_2 op_2`` per node."""
     return " ".join(f"{n.index_1} {n.op_1} {n.index_2} {n.op_2}"
@@ -300,6 +318,12 @@ class MicroArc:
 
   def to_string(self) -> str:
     return self.normal.to_string() + " " + self.reduction.to_string()
+
+  def describe(self) -> list[str]:
+    """Readable lines: the normal cell, then the reduction cell."""
+    return (["normal cell:"] + ["  " + line for line in self.normal.describe()]
+            + ["reduction cell:"]
+            + ["  " + line for line in self.reduction.describe()])
 
 
 ArcLike = Union[Architecture, Sequence[int], str]

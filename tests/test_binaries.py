@@ -29,7 +29,7 @@ def run(module, *args, home=None):
 
 
 def search(output_dir, *bindings, home=None):
-  args = ["--gin_file=gin/quickstart.gin", f"--output_dir={output_dir}"]
+  args = ["--gin_file=gin/nas/quickstart.gin", f"--output_dir={output_dir}"]
   args += [f"--gin_bindings={b}" for b in (*DIGITS, *bindings)]
   return run("experiments.search", *args, home=home)
 
@@ -63,7 +63,7 @@ def test_a_missing_data_set_names_where_it_looked(tmp_path):
 
 
 def test_a_malformed_arc_string_names_the_bad_position(tmp_path):
-  result = run("experiments.train_final", "--gin_file=gin/quickstart.gin",
+  result = run("experiments.train_final", "--gin_file=gin/nas/quickstart.gin",
                "--arc=1 2 x", f"--output_dir={tmp_path / 'final'}")
   assert_one_line_error(result, "position 2")
 
@@ -122,3 +122,24 @@ def test_a_language_model_search_and_final_training_run_on_local_ptb_files(
   assert final.returncode == 0, final.stderr
   scores = json.loads(final.stdout.strip().splitlines()[-1])
   assert scores["status"] == "ok" and scores["test_ppl"] > 1
+
+
+def test_the_readme_quickstart_is_an_enas_search_printing_the_derived_cell(
+    tmp_path):
+  shrink = ["EnasConfig.dataset = 'digits'", "EnasConfig.num_valid = 200",
+            "EnasConfig.max_train = 400", "EnasConfig.epochs = 2",
+            "EnasConfig.max_steps_per_epoch = 3",
+            "EnasConfig.controller_steps = 2",
+            "EnasConfig.controller_aggregate = 2",
+            "EnasConfig.derive_samples = 3"]
+  result = run("experiments.search", "--gin_file=gin/quickstart.gin",
+               f"--output_dir={tmp_path / 'run'}",
+               *[f"--gin_bindings={b}" for b in shrink])
+  assert result.returncode == 0, result.stderr
+  assert "best architecture (enas_micro):" in result.stdout
+  assert "normal cell:" in result.stdout and "reduction cell:" in result.stdout
+  epochs = (tmp_path / "run" / "epochs.jsonl").read_text().splitlines()
+  assert len(epochs) == 2
+  best = json.loads((tmp_path / "run" / "best.json").read_text())
+  assert best["valid_accuracy"] == max(c["valid_accuracy"]
+                                       for c in best["candidates"])

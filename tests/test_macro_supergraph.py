@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from enas import image_spaces as spaces
 from enas.macro_supergraph import MacroSupergraph
+import supergraph_checks
 
 LAYERS, BATCH, SHAPE = 6, 4, (8, 8, 3)
 GRAD_BOUND = 1.0
@@ -106,6 +107,13 @@ def test_switch_graph_equals_the_fixed_architecture(model, graph_logits,
   np.testing.assert_allclose(
       graph_logits(batch[0], arc.tokens),
       model.logits(batch[0], arc, static=True), rtol=1e-4, atol=1e-4)
+
+
+def test_switch_graph_gradients_equal_the_fixed_architecture(model, space,
+                                                             batch):
+  # Skip sums and the op switch back-propagate like the fixed child's graph.
+  supergraph_checks.assert_switch_gradients_equal_fixed(model, space, *batch,
+                                                        seed=11)
 
 
 def _kernels(layer):

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from enas import image_spaces as spaces
 from enas.micro_supergraph import MicroSupergraph
+import supergraph_checks
 
 NODES, BATCH, SHAPE = 2, 4, (8, 8, 3)
 
@@ -98,6 +99,14 @@ def test_switch_graph_equals_the_fixed_architecture(model, graph_logits,
   np.testing.assert_allclose(
       graph_logits(batch[0], arc.tokens),
       model.logits(batch[0], arc, static=True), rtol=1e-4, atol=1e-4)
+
+
+def test_switch_graph_gradients_equal_the_fixed_architecture(model, space,
+                                                             batch):
+  # Several reads of one node id and the masked output kernel back-propagate
+  # exactly like the fixed cell's graph.
+  supergraph_checks.assert_switch_gradients_equal_fixed(model, space, *batch,
+                                                        seed=11)
 
 
 def test_only_the_chosen_weight_sets_are_trained(model, space, batch):
