@@ -312,14 +312,15 @@ class LSTMController(tf.Module):
         else:
           query = ops.matmul(out, w_curr)
           scores = [ops.matmul(ops.tanh(k + query), v) for k in keys]
-          logits = ops.concat(scores, 1)
+          logits = self._shape_logits(ops, ops.concat(scores, 1))
           if decision.distance_penalty:
+            # After the temperature and tanh, as both official ENAS PTB
+            # controllers: the prior is not squashed by the tanh.
             n = decision.num_anchors
             penalty = np.array(
                 [[-((n - j) ** 2) / decision.distance_penalty
                   for j in range(n)]], np.float32)
             logits = logits + ops.cast(penalty)
-          logits = self._shape_logits(ops, logits)
           logp = ops.log_softmax(logits)
           token = choose("pick", index, logp)
           onehot = ops.one_hot(token, decision.num_anchors)

@@ -88,6 +88,15 @@ class RnnCell:
   def activation_names(self) -> tuple[str, ...]:
     return tuple(ACTIVATIONS[a] for a in self.activations)
 
+  def describe(self) -> list[str]:
+    """One readable line per node, then the output."""
+    names = self.activation_names()
+    lines = [f"node 0 = {names[0]}(x_t, h_t-1)"]
+    lines += [f"node {i} = {names[i]}(node {self.prev[i]})"
+              for i in range(1, self.num_nodes)]
+    ends = ", ".join(f"node {i}" for i in self.loose_ends)
+    return lines + [f"h_t = mean({ends})"]
+
   def to_tokens(self) -> tuple[int, ...]:
     """The tokens in sampling (= official text) order."""
     tokens = [self.activations[0]]

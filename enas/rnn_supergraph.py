@@ -51,6 +51,14 @@ clipped to global norm 10, l2 1e-7; the softmax weights are the embedding
 (tied, as both official codes). Masks are drawn once per batch, shared over
 the time steps. The state carried between batches is not back-propagated
 through (truncated BPTT).
+
+Exploding children: ReLU and identity nodes make some sampled cells expand
+their state from step to step, and over a 35-step window a rare one
+overflows, giving a non-finite loss or gradient norm (clipping an infinite
+norm yields NaN everywhere). Such a step is skipped: no update, the carried
+state restarts at zero, and `skipped_steps` counts it, so one bad sample
+cannot poison the shared weights (melodyguan/enas keeps batch norm in the
+cell; enas_lm rolls back to the last checkpoint on a NaN).
 """
 
 from __future__ import annotations
@@ -294,6 +302,8 @@ class RnnSupergraph(tf.Module):
     embedding: ``[V, H]``, also the softmax weights.
     node0_weights: ``[2H, 2H]``.
     pair_weights: ``[N (N - 1) / 2, H, 2H]``, pair (i, j) at `pair_index`.
+    skipped_steps: int64 count of training steps skipped for a non-finite
+      loss or gradient.
   """
 
   def __init__(self, space: SearchSpace, *, vocab_size: int,
@@ -346,6 +356,8 @@ class RnnSupergraph(tf.Module):
                                          2 * hidden_size])
     self._rng = tf.random.Generator.from_seed(seed + 1)
     self._traces = 0
+    self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                     name="skipped_steps")
     arc_spec = tf.TensorSpec([space.num_tokens], tf.int32)
     ids_spec = tf.TensorSpec([None, None], tf.int32)
     state_spec = tf.TensorSpec([None, hidden_size], tf.float32)
@@ -363,6 +375,15 @@ class RnnSupergraph(tf.Module):
   def initial_state(self, batch_size: int) -> tf.Tensor:
     return tf.zeros([batch_size, self.hidden_size])
 
+  def checkpoint_variables(self) -> list[tf.Variable]:
+    """What a resumed search restores: the weights and the dropout stream.
+
+    Plain SGD keeps no slots, so with the dropout generator's state a resumed
+    run continues bit for bit.
+    """
+    return [self.embedding, self.node0_weights, self.pair_weights,
+            self._rng.state]
+
   def train_step(self, x, y, arc_tokens, state, learning_rate):
     """One SGD step of the sampled child on the shared weights.
 
@@ -377,7 +398,9 @@ class RnnSupergraph(tf.Module):
 
     Returns:
       (mean NLL per token of this batch, with dropout, before the update;
-      the state to carry, ``[B, H]``).
+      the state to carry, ``[B, H]``). A step whose loss or gradient norm is
+      non-finite updates nothing, returns a zero state and increments
+      `skipped_steps`.
     """
     return self._train_fn(x, y, _tokens(self.space, arc_tokens), state,
                           tf.cast(learning_rate, tf.float32))
@@ -405,9 +428,19 @@ class RnnSupergraph(tf.Module):
         objective += self.l2_reg * tf.add_n(
             [tf.reduce_sum(tf.square(w)) for w in self.child_weights(wiring)])
     grads = tape.gradient(objective, variables)
+    norm = tf.linalg.global_norm(grads)
+    finite = tf.math.logical_and(tf.math.is_finite(norm),
+                                 tf.math.is_finite(objective))
     if self.grad_bound:
-      grads, _ = tf.clip_by_global_norm(grads, self.grad_bound)
-    sgd_apply(variables, grads, learning_rate)
+      grads, _ = tf.clip_by_global_norm(grads, self.grad_bound, use_norm=norm)
+
+    def apply():
+      sgd_apply(variables, grads, learning_rate)
+      return tf.constant(0, tf.int64)
+
+    self.skipped_steps.assign_add(
+        tf.cond(finite, apply, lambda: tf.constant(1, tf.int64)))
+    h_last = tf.where(finite, h_last, tf.zeros_like(h_last))
     return tf.reduce_mean(nll), tf.stop_gradient(h_last)
 
   def _eval(self, x, y, arc, state):

@@ -117,7 +117,8 @@ def build_space_and_supergraph(config: EnasConfig, input_shape, num_classes):
     model = micro_supergraph.MicroSupergraph(
         space, input_shape=input_shape, num_classes=num_classes)
   else:
-    raise ValueError(f"unknown ENAS space {config.space!r} (macro or micro)")
+    raise ValueError(f"unknown ENAS space {config.space!r} (macro or micro; "
+                     "the recurrent cell is run_search.mode = 'enas_rnn')")
   return space, model
 
 
@@ -252,8 +253,13 @@ def derive(model, strategy, data, config: EnasConfig, seed: int
 
 def best_of(scored, derived_on: str) -> dict[str, Any]:
   """best.json for the highest-scoring (score, architecture) pair."""
+  from enas import image_spaces  # pylint: disable=g-import-not-at-top
   score, arc = max(scored, key=lambda pair: pair[0])
+  decode = (image_spaces.decode_micro
+            if arc.space.name == image_spaces.MICRO_SPACE_NAME
+            else image_spaces.decode_macro)
   return {"arc": arc.to_string(), "space": arc.space.name, "reward": score,
+          "description": decode(arc).describe(),
           "valid_accuracy": score, "derived_on": derived_on,
           "candidates": [{"arc": a.to_string(), "valid_accuracy": s}
                          for s, a in scored],

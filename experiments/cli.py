@@ -47,8 +47,10 @@ def _first_line(error: BaseException) -> str:
 def user_errors():
   """Turns expected mistakes into one line on stderr and exit code 2."""
   from child import datasets  # pylint: disable=g-import-not-at-top
+  # FloatingPointError: a diverging loss (e.g. the ENAS shared-weight
+  # training), reported with the setting to change.
   expected = (UsageError, run_dir_lib.RunDirError, search_space.ArchitectureError,
-              datasets.DatasetNotFoundError)
+              datasets.DatasetNotFoundError, FloatingPointError)
   try:
     yield
   except expected as e:
@@ -90,9 +92,12 @@ def run_search(gin_files, gin_bindings, output_dir, *, seed, resume,
     return search.run_search(output_dir, seed, resumed, gin_files,
                              gin_bindings)
   except Exception:
-    # A fresh run that failed before any child finished leaves no directory
-    # behind, so the same command can simply be run again once fixed.
-    if not resumed and not run_dir_lib.RunDir(output_dir).children():
+    # A fresh run that failed before any child or epoch finished leaves no
+    # directory behind, so the same command can simply be run again once
+    # fixed; one with saved progress is kept for --resume.
+    run = run_dir_lib.RunDir(output_dir)
+    if (not resumed and not run.children()
+        and not os.path.exists(run.file(run_dir_lib.STATE_JSON))):
       shutil.rmtree(output_dir, ignore_errors=True)
     raise
 
@@ -111,7 +116,10 @@ def print_result(best: dict[str, Any], output_dir: str) -> None:
   if best.get("params"):
     scores.append(f"params {best['params']:,}")
   print("  ".join(scores))
-  print("decisions: " + json.dumps(best.get("decisions", {}))[:2000])
+  if best.get("description"):
+    print("\n".join(best["description"]))
+  else:
+    print("decisions: " + json.dumps(best.get("decisions", {}))[:2000])
   files = [name for name in ("best.json", "architectures.jsonl",
                               "epochs.jsonl", "operative_config.gin")
            if os.path.exists(os.path.join(output_dir, name))]

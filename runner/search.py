@@ -15,7 +15,12 @@ from runner import run_dir as run_dir_lib
 def run_search(output_dir: str, seed: int, resumed: bool,
                gin_files: Sequence[str], gin_bindings: Sequence[str],
                mode: str = "nas") -> dict[str, Any]:
-  """Runs the search named by `mode`: 'nas' (Zoph & Le) or 'enas' (Pham et al.)."""
+  """Runs the search named by `mode`.
+
+  Modes: 'nas' (Zoph & Le 2017), 'enas' (Pham et al. 2018, image spaces:
+  `EnasConfig.space` 'macro' or 'micro'), 'enas_rnn' (Pham et al. 2018, the
+  recurrent cell on Penn Treebank: `EnasRnnConfig`).
+  """
   run = run_dir_lib.RunDir(output_dir)
   if not resumed:
     text = "".join(open(f).read() + "\n" for f in gin_files)
@@ -25,8 +30,12 @@ def run_search(output_dir: str, seed: int, resumed: bool,
   elif mode == "enas":
     from enas import search as enas_search  # pylint: disable=g-import-not-at-top
     best = enas_search.run_enas_search(run, seed, resumed)
+  elif mode == "enas_rnn":
+    from enas import rnn_search  # pylint: disable=g-import-not-at-top
+    best = rnn_search.run_enas_rnn_search(run, seed, resumed)
   else:
-    raise ValueError(f"unknown search mode {mode!r} (use 'nas' or 'enas')")
+    raise ValueError(f"unknown search mode {mode!r} (use 'nas', 'enas' or "
+                     "'enas_rnn')")
   # The settings the run actually read, replacing the input text written at
   # the start.
   run.write_config(gin.operative_config_str())

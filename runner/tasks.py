@@ -154,7 +154,9 @@ class EnasImageFinalTask:
   Used by `experiments.train_final`, `experiments.count_params` and
   `experiments.compare`; the settings are `enas.final_training.
   FinalTrainingConfig` (official ones in gin/enas/cifar10_*_final.gin).
-  The space's size follows from the architecture string's length.
+  The space (for random architectures) has `FinalTrainingConfig.num_nodes`
+  nodes per cell (micro) or `num_layers` layers (macro), the official sizes
+  when unset; `parse` takes the size from the architecture string's length.
   """
 
   def __init__(self):
@@ -162,8 +164,11 @@ class EnasImageFinalTask:
     from enas import image_spaces  # pylint: disable=g-import-not-at-top
     self._final = final_training
     self.config = final_training.FinalTrainingConfig()
-    self.space = (image_spaces.macro_space() if self.config.space == "macro"
-                  else image_spaces.micro_space())
+    config = self.config
+    if config.space == "macro":
+      self.space = image_spaces.macro_space(config.num_layers or 12)
+    else:
+      self.space = image_spaces.micro_space(config.num_nodes or 5)
 
   def parse(self, text: str):
     return self._final.parse_arc(text, self.config)
@@ -181,6 +186,48 @@ class EnasImageFinalTask:
 
 
 @gin.configurable
+class EnasRnnFinalTask:
+  """ENAS §3.1: retrain a derived recurrent cell on Penn Treebank from scratch.
+
+  Used by `experiments.train_final`, `experiments.count_params` and
+  `experiments.compare`; the settings are `enas.rnn_final.RnnFinalConfig`
+  (official ones in gin/enas/ptb_final.gin). `parse` accepts official arc
+  strings (any number of nodes), ``paper_enas_cell`` (the cell of
+  ``ptb_final.sh``) and ``lstm`` (a one-layer LSTM baseline trained the same
+  way); random architectures come from ``rnn_cell_space(config.num_nodes)``.
+  """
+
+  NAMED = ("lstm", "paper_enas_cell")
+
+  def __init__(self):
+    from enas import rnn_final  # pylint: disable=g-import-not-at-top
+    from enas import rnn_space  # pylint: disable=g-import-not-at-top
+    self._final = rnn_final
+    self.config = rnn_final.RnnFinalConfig()
+    self.space = rnn_space.rnn_cell_space(self.config.num_nodes)
+    self._corpus = None
+
+  def parse(self, text: str):
+    return self._final.parse_arc(text)
+
+  def corpus(self):
+    if self._corpus is None:
+      from child import datasets  # pylint: disable=g-import-not-at-top
+      self._corpus = datasets.load_ptb(self.config.data_dir)
+    return self._corpus
+
+  def evaluate(self, arc, seed: int,
+               final_dir: str | None = None) -> dict[str, Any]:
+    return _finite_or_none(self._final.train_final_rnn(
+        arc, self.config, seed, output_dir=final_dir, corpus=self.corpus()))
+
+  def count_params(self, arc, input_shape=None, num_classes=None) -> int:
+    """Parameters at the configured sizes (vocabulary `config.vocab_size`)."""
+    del input_shape, num_classes
+    return self._final.count_params(arc, self.config)
+
+
+@gin.configurable
 def make_task(task: str = "image_classification") -> ChildTask:
   """Builds the NAS child task named in gin."""
   if task == "image_classification":
@@ -189,5 +236,7 @@ def make_task(task: str = "image_classification") -> ChildTask:
     return LanguageModelTask()
   if task == "enas_image_final":
     return EnasImageFinalTask()
+  if task == "enas_rnn_final":
+    return EnasRnnFinalTask()
   raise ValueError(f"unknown task {task!r} (use 'image_classification', "
-                   "'language_model' or 'enas_image_final')")
+                   "'language_model', 'enas_image_final' or 'enas_rnn_final')")

@@ -26,7 +26,7 @@ _CONFIGURABLE_MODULES = (
     "controller.strategy", "runner.nas_search", "runner.search",
     "runner.tasks", "enas.search", "enas.image_spaces",
     "enas.macro_supergraph", "enas.micro_supergraph", "enas.rnn_supergraph",
-    "enas.final_training",
+    "enas.rnn_search", "enas.final_training", "enas.rnn_final",
 )
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

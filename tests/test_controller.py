@@ -163,3 +163,20 @@ def test_random_search_samples_valid_architectures():
   search = strategy.make_strategy(space, seed=0, kind="random")
   for sample in search.ask(20):
     assert space.validate(sample.arc.tokens) == sample.arc.tokens
+
+
+def test_the_distance_penalty_is_subtracted_after_temperature_and_tanh():
+  # enas_lm: logits = 2.5 * tanh(scores / 5) - (i - j)^2 / 6. The shaped part
+  # lies in [-2.5, 2.5], so picking the farthest of 12 anchors instead of the
+  # nearest costs at least (12^2 - 1^2) / 6 - 5 = 18.8 nats; a penalty added
+  # before the tanh would be squashed into the same [-2.5, 2.5].
+  decisions = [ss.Categorical(f"n{i}", (0, 1), kind="act", creates_anchor=True)
+               for i in range(12)]
+  decisions.append(ss.Pick("pick", 12, distance_penalty=6.0))
+  space = ss.SearchSpace("picks", tuple(decisions))
+  controller = lc.LSTMController(space, lc.ControllerConfig(
+      lstm_size=16, lstm_num_layers=1, temperature=5.0, tanh_constant=2.5),
+      seed=0)
+  farthest, nearest = controller.log_prob_batch(
+      [space.from_tokens((0,) * 12 + (0,)), space.from_tokens((0,) * 12 + (11,))])
+  assert farthest - nearest <= 5.0 - (144 - 1) / 6

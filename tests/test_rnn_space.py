@@ -53,6 +53,13 @@ def test_a_chain_has_one_loose_end_and_a_star_has_many():
   assert RnnCell(activations=(0,) * 4, prev=(-1, 0, 0, 0)).loose_ends == (1, 2, 3)
 
 
+def test_a_cell_describes_itself_node_by_node():
+  cell = decode_rnn("0 0 1 0 2 1 3")
+  assert cell.describe() == ["node 0 = tanh(x_t, h_t-1)", "node 1 = relu(node 0)",
+                             "node 2 = identity(node 0)", "node 3 = sigmoid(node 1)",
+                             "h_t = mean(node 2, node 3)"]
+
+
 @pytest.mark.parametrize("text, where", [
     ("0 1 0", "position 1"),          # node 1 can only read node 0
     ("0 0 4", "position 2"),          # no activation 4

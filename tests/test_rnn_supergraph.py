@@ -217,3 +217,18 @@ def test_arcs_outside_the_space_are_rejected_before_running(model):
   bad[-1] = 4                              # no activation 4
   with pytest.raises(ArchitectureError, match="position 22"):
     model.eval_loss(x, y, bad, model.initial_state(BATCH))
+
+
+def test_a_step_whose_loss_overflows_is_skipped_and_restarts_the_state(space):
+  # One exploding sampled child must not poison the shared weights.
+  model = sg.RnnSupergraph(space, vocab_size=VOCAB, hidden_size=HIDDEN)
+  weights = [model.embedding, model.node0_weights, model.pair_weights]
+  before = [v.numpy() for v in weights]
+  x = np.zeros((2, 5), np.int32)
+  huge_state = np.full((2, HIDDEN), 1e38, np.float32)   # overflows in the cell
+  loss, state = model.train_step(x, x, _paper(), huge_state, 0.25)
+  assert not np.isfinite(float(loss))
+  assert int(model.skipped_steps.numpy()) == 1
+  assert not np.any(state.numpy())
+  for value, var in zip(before, weights):
+    np.testing.assert_array_equal(value, var.numpy())
