@@ -62,6 +62,7 @@ import numpy as np
 
 from controller import strategy as strategy_lib
 from enas.schedules import step_decay_lr
+from runner import errors
 from runner import run_dir as run_dir_lib
 
 EPOCHS_FILE = "epochs.jsonl"
@@ -134,12 +135,12 @@ class EnasRnnConfig:
 
   def __post_init__(self):
     if self.derive_on not in ("minibatch", "validation"):
-      raise ValueError(f"EnasRnnConfig.derive_on must be 'minibatch' or "
+      raise errors.ConfigError(f"EnasRnnConfig.derive_on must be 'minibatch' or "
                        f"'validation', not {self.derive_on!r}")
     for name in ("num_nodes", "batch_size", "bptt", "eval_batch_size",
                  "eval_bptt", "epochs"):
       if getattr(self, name) < 1:
-        raise ValueError(f"EnasRnnConfig.{name} must be positive")
+        raise errors.ConfigError(f"EnasRnnConfig.{name} must be positive")
 
   def lr(self, epoch: int) -> float:
     """The shared-weight learning rate of `epoch` (staircase decay)."""

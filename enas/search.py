@@ -39,6 +39,7 @@ import numpy as np
 
 from controller import strategy as strategy_lib
 from enas.schedules import cosine_lr
+from runner import errors
 from runner import run_dir as run_dir_lib
 
 
@@ -89,6 +90,16 @@ class EnasConfig:
   derive_samples: int = 10
   derive_on: str = "minibatch"
 
+  def __post_init__(self):
+    if self.space not in ("macro", "micro"):
+      raise errors.ConfigError(
+          f"EnasConfig.space must be 'macro' or 'micro', not {self.space!r} "
+          "(the recurrent cell is run_search.mode = 'enas_rnn')")
+    if self.derive_on not in ("minibatch", "validation"):
+      raise errors.ConfigError(
+          f"EnasConfig.derive_on must be 'minibatch' or 'validation', not "
+          f"{self.derive_on!r}")
+
 
 def _augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   n, h, w, _ = images.shape
@@ -117,8 +128,7 @@ def build_space_and_supergraph(config: EnasConfig, input_shape, num_classes):
     model = micro_supergraph.MicroSupergraph(
         space, input_shape=input_shape, num_classes=num_classes)
   else:
-    raise ValueError(f"unknown ENAS space {config.space!r} (macro or micro; "
-                     "the recurrent cell is run_search.mode = 'enas_rnn')")
+    raise errors.ConfigError(f"unknown ENAS space {config.space!r}")
   return space, model
 
 

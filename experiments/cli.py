@@ -11,6 +11,7 @@ import time
 from typing import Any, Sequence
 
 from controller import search_space
+from runner import errors
 from runner import run_dir as run_dir_lib
 
 
@@ -50,7 +51,8 @@ def user_errors():
   # FloatingPointError: a diverging loss (e.g. the ENAS shared-weight
   # training), reported with the setting to change.
   expected = (UsageError, run_dir_lib.RunDirError, search_space.ArchitectureError,
-              datasets.DatasetNotFoundError, FloatingPointError)
+              datasets.DatasetNotFoundError, FloatingPointError,
+              errors.ConfigError)
   try:
     yield
   except expected as e:

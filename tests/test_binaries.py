@@ -143,3 +143,11 @@ def test_the_readme_quickstart_is_an_enas_search_printing_the_derived_cell(
   best = json.loads((tmp_path / "run" / "best.json").read_text())
   assert best["valid_accuracy"] == max(c["valid_accuracy"]
                                        for c in best["candidates"])
+
+
+def test_an_unusable_setting_is_one_line_and_leaves_no_run_behind(tmp_path):
+  result = run("experiments.search", "--gin_file=gin/quickstart.gin",
+               f"--output_dir={tmp_path / 'run'}",
+               "--gin_bindings=EnasConfig.derive_on = 'best'")
+  assert_one_line_error(result, "EnasConfig.derive_on")
+  assert not (tmp_path / "run").exists()
