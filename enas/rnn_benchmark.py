@@ -55,11 +55,7 @@ class FixedRnnLM(tf.Module):
     self.dropout = dropout
     self.grad_bound = grad_bound
     self.l2_reg = l2_reg
-    scale = sg.default_init_range(hidden_size)
-    init = tf.random.Generator.from_seed(seed)
-
-    def weight(name, shape):
-      return tf.Variable(init.uniform(shape, -scale, scale), name=name)
+    weight = sg.uniform_weights(seed, sg.default_init_range(hidden_size))
 
     self.embedding = weight("embedding", [vocab_size, hidden_size])
     self.node0_weights = weight("node0", [2 * hidden_size, 2 * hidden_size])

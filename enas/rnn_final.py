@@ -297,11 +297,8 @@ class FinalRnnLM(tf.Module):
     self.l2_reg = l2_reg
     self.slowness_reg = slowness_reg
     self.activation_reg = activation_reg
-    scale = init_range or sg.default_init_range(hidden_size)
-    init = tf.random.Generator.from_seed(seed)
-
-    def weight(name, shape):
-      return tf.Variable(init.uniform(shape, -scale, scale), name=name)
+    weight = sg.uniform_weights(seed, init_range
+                                or sg.default_init_range(hidden_size))
 
     h = hidden_size
     self.embedding = weight("embedding", [vocab_size, h])

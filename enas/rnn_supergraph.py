@@ -95,6 +95,17 @@ def default_init_range(hidden_size: int) -> float:
   return 0.04
 
 
+def uniform_weights(seed: int, scale: float):
+  """``weight(name, shape)``: variables uniform in [-scale, scale], drawn in
+  call order from one generator seeded with `seed` (the official init)."""
+  init = tf.random.Generator.from_seed(seed)
+
+  def weight(name: str, shape) -> tf.Variable:
+    return tf.Variable(init.uniform(shape, -scale, scale), name=name)
+
+  return weight
+
+
 @dataclasses.dataclass(frozen=True)
 class Dropout:
   """Keep probabilities of the variational dropouts (1.0 = off).
@@ -343,12 +354,9 @@ class RnnSupergraph(tf.Module):
     self.grad_bound = grad_bound
     self.l2_reg = l2_reg
     self.activation_select = activation_select
-    scale = init_range or default_init_range(hidden_size)
-    init = tf.random.Generator.from_seed(seed)
+    weight = uniform_weights(seed, init_range
+                             or default_init_range(hidden_size))
     num_pairs = self.num_nodes * (self.num_nodes - 1) // 2
-
-    def weight(name, shape):
-      return tf.Variable(init.uniform(shape, -scale, scale), name=name)
 
     self.embedding = weight("embedding", [vocab_size, hidden_size])
     self.node0_weights = weight("node0", [2 * hidden_size, 2 * hidden_size])

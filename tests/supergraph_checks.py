@@ -6,6 +6,15 @@ import tensorflow as tf
 from enas import image_spaces as spaces
 
 
+def assert_switch_logits_equal_fixed(model, graph_logits, space, images,
+                                     seed: int) -> None:
+  """The one compiled graph (arc as a tensor) computes the fixed child."""
+  arc = spaces.random_architecture(space, np.random.default_rng(seed))
+  np.testing.assert_allclose(
+      graph_logits(images, arc.tokens),
+      model.logits(images, arc, static=True), rtol=1e-4, atol=1e-4)
+
+
 def assert_switch_gradients_equal_fixed(model, space, images, labels,
                                         seed: int, count: int = 3) -> None:
   """The one-graph-for-all step back-propagates like each fixed child.

@@ -95,10 +95,8 @@ def test_input_indices_change_the_output(graph_logits, space, batch):
 
 def test_switch_graph_equals_the_fixed_architecture(model, graph_logits,
                                                     space, batch):
-  arc = spaces.random_architecture(space, np.random.default_rng(3))
-  np.testing.assert_allclose(
-      graph_logits(batch[0], arc.tokens),
-      model.logits(batch[0], arc, static=True), rtol=1e-4, atol=1e-4)
+  supergraph_checks.assert_switch_logits_equal_fixed(model, graph_logits,
+                                                     space, batch[0], seed=3)
 
 
 def test_switch_graph_gradients_equal_the_fixed_architecture(model, space,
