@@ -28,19 +28,18 @@ as one table per sep-conv op whose rows are the (node, slot, index) triples
 (`SharedCell.weight_row`): few variables, so the compiled step traces fast.
 
 One compiled step for all children: the architecture is an int32 tensor
-input. A cell's ids live in a ``tf.TensorArray`` (a TensorList in graphs)
+input. A cell's ids live in an `id_table.IdTable` (a write-once TensorList)
 and each input slot reads its id from it: no copies (stacking the nodes for a
 gather would copy all of them), and the backward pass adds each read's
 gradient to that id only (a ``tf.switch_case`` over the ids would make a
 zero gradient for every unread id at every read). Then ``tf.switch_case``
-runs only the chosen op, whose weight row is gathered
-outside the switch; only that row gets a gradient. The variable set of loose
-ends uses a fixed-shape trick: the 1x1 output conv always reads the
-concatenation of all B + 2 ids, ``[H, W, (B + 2) F]``, with a ``[(B + 2) F,
-F]`` kernel whose rows belonging to read ids are multiplied by zero. That
-equals the official gather of the loose ends and of their kernel rows (a
-variable-size concat), and the masked rows get zero gradient. With a fixed
-(Python) architecture only the loose ends and their rows are used.
+runs only the chosen op, whose weight row is gathered outside the switch;
+only that row gets a gradient. The output conv is a sum over ids of
+``tf.cond(id is loose, conv1x1(ReLU(id), its kernel rows), 0)``: the same
+value as the official 1x1 conv of the concatenated loose ends with their
+gathered kernel rows, computing only the loose ends' convolutions; read ids'
+rows get no gradient. With a fixed (Python) architecture the loose ends are
+concatenated, as a standalone model would.
 
 Differences from the official code, on purpose: only the chosen op runs (the
 official code computed all five and indexed the result); gradient clipping
@@ -60,6 +59,7 @@ import keras
 import tensorflow as tf
 
 from controller.search_space import SearchSpace
+from enas import id_table
 from enas import image_ops
 from enas import image_spaces
 
@@ -142,18 +142,17 @@ class SharedCell(keras.layers.Layer):
              for x, cal in zip(inputs, self.calibrate)]
     static = not isinstance(cell_arc[0][0], tf.Tensor)
     if not static:
-      table = tf.TensorArray(nodes[0].dtype, size=self.num_nodes + 2,
-                             element_shape=nodes[0].shape,
-                             clear_after_read=False)
-      table = table.write(0, nodes[0]).write(1, nodes[1])
+      table = id_table.IdTable(self.num_nodes + 1, nodes[0].shape)
+      table.write(0, nodes[0])
+      table.write(1, nodes[1])
     for n, spec in enumerate(cell_arc):
       terms = []
       for slot, (source, op) in enumerate((spec[0:2], spec[2:4])):
         x = nodes[source] if static else table.read(source)
         terms.append(self._op(op, x, self.weight_row(n, slot, source)))
       nodes.append(terms[0] + terms[1])
-      if not static:
-        table = table.write(n + 2, nodes[-1])
+      if not static and n + 2 < self.num_nodes + 1:  # the last is never read
+        table.write(n + 2, nodes[-1])
     return self._output(nodes, cell_arc)
 
   def _output(self, nodes, cell_arc):
@@ -164,12 +163,19 @@ class SharedCell(keras.layers.Layer):
       x = tf.concat([nodes[i] for i in loose], axis=-1)
       kernel = tf.concat([self.out_kernel[i * f:(i + 1) * f] for i in loose],
                          axis=0)
+      x = tf.nn.conv2d(tf.nn.relu(x), kernel[None, None], 1, "SAME")
     else:
       reads = tf.reduce_sum(tf.one_hot(tf.stack(read), ids), axis=0)
-      keep = tf.cast(tf.equal(reads, 0.0), tf.float32)
-      x = tf.concat(nodes, axis=-1)
-      kernel = self.out_kernel * tf.repeat(keep, f)[:, None]
-    x = tf.nn.conv2d(tf.nn.relu(x), kernel[None, None], 1, "SAME")
+      loose = tf.equal(reads, 0.0)
+      terms = []
+      for i, node in enumerate(nodes):
+        kernel = self.out_kernel[i * f:(i + 1) * f][None, None]
+        terms.append(tf.cond(
+            loose[i],
+            lambda node=node, kernel=kernel: tf.nn.conv2d(
+                tf.nn.relu(node), kernel, 1, "SAME"),
+            lambda node=node: tf.zeros_like(node)))
+      x = tf.add_n(terms)
     return self.out_bn(x, training=True)
 
 

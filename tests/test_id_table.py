@@ -1,0 +1,66 @@
+"""Specification of `enas.id_table.IdTable`, the micro cell's id store (§2.4).
+
+Reads at tensor indices must give the written values, and the gradients must
+equal those of plain Python indexing: each read's gradient reaches the one
+item read, several reads of one item add, unread items get zero.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from enas.id_table import IdTable
+
+SHAPE = (None, 3)
+
+
+def _items(seed=0):
+  rng = np.random.default_rng(seed)
+  return [tf.constant(rng.normal(size=(2, 3)).astype(np.float32))
+          for _ in range(4)]
+
+
+def _loss(values, weights):
+  return sum(tf.reduce_sum(v * w) for v, w in zip(values, weights))
+
+
+@tf.function(autograph=False)
+def _table_grads(items, reads, weights):
+  with tf.GradientTape() as tape:
+    tape.watch(items)
+    table = IdTable(len(items), SHAPE)
+    for i, item in enumerate(items):
+      table.write(i, item)
+    values = [table.read(r) for r in tf.unstack(reads)]
+    loss = _loss(values, weights)
+  return values, tape.gradient(loss, items)
+
+
+def _reference_grads(items, reads, weights):
+  with tf.GradientTape() as tape:
+    tape.watch(items)
+    values = [items[int(r)] for r in reads]
+    loss = _loss(values, weights)
+  return values, tape.gradient(loss, items, unconnected_gradients="zero")
+
+
+def test_reads_and_gradients_equal_python_indexing():
+  items = _items()
+  reads = np.array([2, 0, 2, 3], np.int32)  # item 1 unread, item 2 twice
+  weights = [tf.constant(np.full((2, 3), k + 1.0, np.float32))
+             for k in range(len(reads))]
+  values, grads = _table_grads(items, tf.constant(reads), weights)
+  want_values, want_grads = _reference_grads(items, reads, weights)
+  for got, want in zip(values, want_values):
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+  for got, want in zip(grads, want_grads):
+    np.testing.assert_allclose(got.numpy(), want.numpy())
+  np.testing.assert_array_equal(grads[1].numpy(), np.zeros((2, 3)))
+  np.testing.assert_allclose(grads[2].numpy(), np.full((2, 3), 4.0))
+
+
+def test_the_batch_dimension_stays_dynamic():
+  table = IdTable(2, SHAPE)
+  table.write(0, tf.zeros((5, 3)))
+  table.write(1, tf.ones((5, 3)))
+  np.testing.assert_array_equal(table.read(tf.constant(1)).numpy(),
+                                np.ones((5, 3)))
