@@ -3,13 +3,13 @@
 Keras 3 layers (TensorFlow backend) written with raw TF ops, NHWC, float32:
 
 * `BatchNorm`: fused batch norm; optional moving statistics (final models) or
-  batch statistics only (the supergraphs); optional *weight sets*, a leading
-  table axis from which one row is gathered per call (micro sharing, §2.4).
-* `ConvBN`: ``[ReLU] -> conv kxk (or separable) -> BN [-> ReLU]``, also with
-  weight sets.
+  batch statistics only (the supergraphs).
+* `ConvBN`: ``[ReLU] -> conv kxk (or separable) -> BN [-> ReLU]``.
 * `ConvBranch`, `PoolBranch`: the macro ops (§2.3): a 1x1 conv-BN-ReLU, then a
   kxk (separable) conv-BN-ReLU, or a 3x3 pool.
-* `SepConvStack`: the micro sep_conv op: two stacked ReLU-sepconv-BN.
+* `SepConvStack`: the micro sep_conv op: two stacked ReLU-sepconv-BN;
+  `SepConvTable` the same with *weight sets*, rows of one table of which one
+  is gathered per call (micro sharing, §2.4).
 * `FactorizedReduction`: stride 2 without losing half the pixels: two 1x1
   convs on the even and on the odd (shifted) pixels, concatenated, BN.
 * `AuxHead`: the micro auxiliary classifier.
@@ -94,15 +94,6 @@ def global_avg_pool(x: tf.Tensor) -> tf.Tensor:
   return tf.reduce_mean(x, axis=[1, 2])
 
 
-def _table_shape(shape, num_weight_sets):
-  return tuple(shape) if num_weight_sets is None else (num_weight_sets,
-                                                       *shape)
-
-
-def _row(table, weight_set):
-  return table if weight_set is None else tf.gather(table, weight_set)
-
-
 class BatchNorm(keras.layers.Layer):
   """Batch norm over the channel axis (fused kernel, epsilon 1e-5).
 
@@ -113,28 +104,24 @@ class BatchNorm(keras.layers.Layer):
   average cannot describe every child of a shared-weight model).
   """
 
-  def __init__(self, channels: int, *, num_weight_sets: int | None = None,
-               moving_stats: bool = True, momentum: float = 0.9,
-               epsilon: float = 1e-5, **kwargs):
-    """Creates gamma (ones) and beta (zeros), per weight set if any.
+  EPSILON = 1e-5
+
+  def __init__(self, channels: int, *, moving_stats: bool = True,
+               momentum: float = 0.9, epsilon: float = EPSILON, **kwargs):
+    """Creates gamma (ones) and beta (zeros).
 
     Args:
       channels: C.
-      num_weight_sets: if set, gamma and beta are ``[S, C]`` tables and
-        `call` picks a row; requires ``moving_stats=False``.
       moving_stats: keep moving mean/variance for inference.
       momentum: moving-average decay.
       epsilon: variance epsilon.
     """
     super().__init__(**kwargs)
-    if num_weight_sets is not None and moving_stats:
-      raise ValueError("weight sets are only supported with batch statistics")
     self.channels = channels
-    self.num_weight_sets = num_weight_sets
     self.moving_stats = moving_stats
     self.momentum = momentum
     self.epsilon = epsilon
-    shape = _table_shape((channels,), num_weight_sets)
+    shape = (channels,)
     self.gamma = self.add_weight(shape=shape, initializer="ones", name="gamma")
     self.beta = self.add_weight(shape=shape, initializer="zeros", name="beta")
     if moving_stats:
@@ -146,13 +133,9 @@ class BatchNorm(keras.layers.Layer):
           name="moving_variance")
     self.built = True
 
-  def params(self, weight_set=None) -> tuple[tf.Tensor, tf.Tensor]:
-    """(gamma, beta), the rows of `weight_set` if the layer has weight sets."""
-    return _row(self.gamma, weight_set), _row(self.beta, weight_set)
-
-  def call(self, x, training=False, weight_set=None, params=None):
-    """Normalises `x`; `params` = pre-selected ``params(weight_set)``."""
-    gamma, beta = params if params is not None else self.params(weight_set)
+  def call(self, x, training=False):
+    """Normalises `x` (batch statistics in training or without moving ones)."""
+    gamma, beta = self.gamma, self.beta
     if training or not self.moving_stats:
       y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
           x, gamma, beta, epsilon=self.epsilon, is_training=True)
@@ -177,8 +160,7 @@ class ConvBN(keras.layers.Layer):
   def __init__(self, in_channels: int, filters: int, kernel_size: int = 1, *,
                strides: int = 1, separable: bool = False,
                relu_before: bool = False, relu_after: bool = False,
-               num_weight_sets: int | None = None, moving_stats: bool = True,
-               **kwargs):
+               moving_stats: bool = True, **kwargs):
     """Creates the kernels and the batch norm.
 
     Args:
@@ -189,8 +171,6 @@ class ConvBN(keras.layers.Layer):
       separable: depthwise kxk (channel multiplier 1) then pointwise 1x1.
       relu_before: ReLU on the input.
       relu_after: ReLU on the output.
-      num_weight_sets: if set, every weight is an ``[S, ...]`` table and
-        `call` uses row ``weight_set``.
       moving_stats: see `BatchNorm`.
     """
     super().__init__(**kwargs)
@@ -201,42 +181,28 @@ class ConvBN(keras.layers.Layer):
     k = kernel_size
     if separable:
       self.depthwise = self.add_weight(
-          shape=_table_shape((k, k, in_channels, 1), num_weight_sets),
+          shape=(k, k, in_channels, 1),
           initializer=he_normal(k * k), name="depthwise")
       self.pointwise = self.add_weight(
-          shape=_table_shape((1, 1, in_channels, filters), num_weight_sets),
+          shape=(1, 1, in_channels, filters),
           initializer=he_normal(in_channels), name="pointwise")
     else:
       self.kernel = self.add_weight(
-          shape=_table_shape((k, k, in_channels, filters), num_weight_sets),
+          shape=(k, k, in_channels, filters),
           initializer=he_normal(k * k * in_channels), name="kernel")
-    self.bn = BatchNorm(filters, num_weight_sets=num_weight_sets,
-                        moving_stats=moving_stats, name="bn")
+    self.bn = BatchNorm(filters, moving_stats=moving_stats, name="bn")
     self.built = True
 
-  def params(self, weight_set=None) -> tuple[tf.Tensor, ...]:
-    """The weights `call` uses, the rows of `weight_set` if any.
-
-    Selecting them outside a ``tf.switch_case`` and passing them in keeps the
-    gathers out of the branch (cheaper to trace and differentiate).
-    """
-    if self.separable:
-      convs = (_row(self.depthwise, weight_set), _row(self.pointwise, weight_set))
-    else:
-      convs = (_row(self.kernel, weight_set),)
-    return convs + self.bn.params(weight_set)
-
-  def call(self, x, training=False, weight_set=None, params=None):
-    """Applies the block; `params` = pre-selected ``params(weight_set)``."""
-    params = params if params is not None else self.params(weight_set)
+  def call(self, x, training=False):
     if self.relu_before:
       x = tf.nn.relu(x)
     strides = [1, self.strides, self.strides, 1]
     if self.separable:
-      x = tf.nn.separable_conv2d(x, params[0], params[1], strides, "SAME")
+      x = tf.nn.separable_conv2d(x, self.depthwise, self.pointwise, strides,
+                                 "SAME")
     else:
-      x = tf.nn.conv2d(x, params[0], strides, "SAME")
-    x = self.bn(x, training=training, params=params[-2:])
+      x = tf.nn.conv2d(x, self.kernel, strides, "SAME")
+    x = self.bn(x, training=training)
     return tf.nn.relu(x) if self.relu_after else x
 
 
@@ -284,26 +250,76 @@ class SepConvStack(keras.layers.Layer):
 
   def __init__(self, in_channels: int, filters: int, kernel_size: int, *,
                strides: int = 1, num_stacks: int = 2,
-               num_weight_sets: int | None = None, moving_stats: bool = True,
-               **kwargs):
+               moving_stats: bool = True, **kwargs):
     super().__init__(**kwargs)
     self.stacks = [
         ConvBN(in_channels if i == 0 else filters, filters, kernel_size,
                strides=strides if i == 0 else 1, separable=True,
-               relu_before=True, num_weight_sets=num_weight_sets,
-               moving_stats=moving_stats, name=f"stack_{i}")
+               relu_before=True, moving_stats=moving_stats,
+               name=f"stack_{i}")
         for i in range(num_stacks)]
     self.built = True
 
-  def params(self, weight_set=None) -> tuple[tuple[tf.Tensor, ...], ...]:
-    """Per stack, `ConvBN.params` of `weight_set`."""
-    return tuple(stack.params(weight_set) for stack in self.stacks)
+  def call(self, x, training=False):
+    for stack in self.stacks:
+      x = stack(x, training=training)
+    return x
 
-  def call(self, x, training=False, weight_set=None, params=None):
-    """Applies the stacks; `params` = pre-selected ``params(weight_set)``."""
-    params = params if params is not None else self.params(weight_set)
-    for stack, stack_params in zip(self.stacks, params):
-      x = stack(x, training=training, params=stack_params)
+
+class SepConvTable(keras.layers.Layer):
+  """The micro sep_conv op with one weight set per table row (§2.4 sharing).
+
+  Same computation as `SepConvStack` (stride 1, batch statistics), but every
+  weight of a set -- per stack the depthwise and pointwise kernels and the
+  batch-norm scale and shift -- lives in ONE row of an ``[S, P]`` table, so
+  that selecting a set is one gather: eight times fewer gathers, and gather
+  gradients, than one table per weight. That matters in the micro
+  supergraph, whose graph (and so its trace time and memory) is dominated by
+  the weight selection of its 2 B (N + 2) input slots.
+  """
+
+  def __init__(self, channels: int, kernel_size: int, num_weight_sets: int,
+               *, num_stacks: int = 2, **kwargs):
+    """Creates the table.
+
+    Args:
+      channels: input and output channels.
+      kernel_size: k.
+      num_weight_sets: S, the table rows.
+      num_stacks: ReLU-sepconv-BN blocks in a row.
+    """
+    super().__init__(**kwargs)
+    c, k = channels, kernel_size
+    self.num_weight_sets = num_weight_sets
+    self.num_stacks = num_stacks
+    self._parts = [((k, k, c, 1), he_normal(k * k)),
+                   ((1, 1, c, c), he_normal(c)),
+                   ((c,), keras.initializers.Ones()),
+                   ((c,), keras.initializers.Zeros())] * num_stacks
+    self._sizes = [int(np.prod(shape)) for shape, _ in self._parts]
+    self.table = self.add_weight(shape=(num_weight_sets, sum(self._sizes)),
+                                 initializer=self._initialize,
+                                 name="weight_sets")
+    self.built = True
+
+  def _initialize(self, shape, dtype=None):
+    return tf.concat([init((shape[0], size), dtype=dtype) for (_, init), size
+                      in zip(self._parts, self._sizes)], axis=1)
+
+  def params(self, weight_set) -> tuple[tf.Tensor, ...]:
+    """The weights of row `weight_set` (int or int32 scalar), in call order."""
+    row = tf.gather(self.table, weight_set)
+    return tuple(tf.reshape(piece, shape) for piece, (shape, _) in
+                 zip(tf.split(row, self._sizes), self._parts))
+
+  def call(self, x, params):
+    """Applies the stacks with `params` = ``params(weight_set)``."""
+    for i in range(self.num_stacks):
+      depthwise, pointwise, gamma, beta = params[4 * i:4 * i + 4]
+      x = tf.nn.separable_conv2d(tf.nn.relu(x), depthwise, pointwise,
+                                 [1, 1, 1, 1], "SAME")
+      x, _, _ = tf.compat.v1.nn.fused_batch_norm(
+          x, gamma, beta, epsilon=BatchNorm.EPSILON, is_training=True)
     return x
 
 

@@ -25,7 +25,9 @@ its own weights, and within a cell there is one weight set per (node, input
 slot, input index, op) for the ops with weights (the two sep convs; pooling
 and identity have none, the inputs being calibrated to F). A cell stores them
 as one table per sep-conv op whose rows are the (node, slot, index) triples
-(`SharedCell.weight_row`): few variables, so the compiled step traces fast.
+(`SharedCell.weight_row`), each row holding every weight of its set
+(`image_ops.SepConvTable`): one gather per slot and op, so the compiled step
+stays small and traces fast.
 
 One compiled step for all children: the architecture is an int32 tensor
 input. A cell's ids live in an `id_table.IdTable` (a write-once TensorList)
@@ -104,9 +106,9 @@ class SharedCell(keras.layers.Layer):
       self._row_base.append((rows, rows + n + 2))
       rows += 2 * (n + 2)
     self.num_weight_sets = rows
-    self.convs = [image_ops.SepConvStack(
-        filters, filters, size, num_weight_sets=rows, moving_stats=False,
-        name=f"sep_conv{size}x{size}") for size in (3, 5)[:num_ops]]
+    self.convs = [image_ops.SepConvTable(
+        filters, size, num_weight_sets=rows, name=f"sep_conv{size}x{size}")
+                  for size in (3, 5)[:num_ops]]
     ids = num_nodes + 2
     self.out_kernel = self.add_weight(
         shape=(ids * filters, filters), initializer=image_ops.he_normal(filters),
@@ -122,8 +124,7 @@ class SharedCell(keras.layers.Layer):
   def _op(self, op: Any, x, row):
     # Gather the weight rows outside the switch: cheaper to trace and to
     # differentiate; an unchosen conv's rows get a zero gradient.
-    branches = [functools.partial(conv, x, training=True,
-                                  params=conv.params(row))
+    branches = [functools.partial(conv, x, params=conv.params(row))
                 for conv in self.convs]
     branches += [lambda: image_ops.pool2d(x, "avg"),
                  lambda: image_ops.pool2d(x, "max"),

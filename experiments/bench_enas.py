@@ -16,7 +16,9 @@ minibatch. This measures, on random data (no dataset needed):
 * ``train_traces`` / ``eval_traces``: Python traces of the compiled train and
   eval functions after stepping through 50 distinct random architectures
   (run at a tiny batch; target 1 each);
-* ``peak_rss_gb``: ``ru_maxrss`` of this process (target <= 2.5 GB);
+* ``peak_rss_gb``: ``ru_maxrss`` of this process (target <= 2.5 GB), and
+  ``peak_rss_shared_gb``, the same read before the standalone model is
+  built: the search's own peak (compile, then shared-weight steps);
 * ``load_avg``: the 1-minute load average at the end (the CPU may be shared).
 
 Defaults are the official search settings (melodyguan/enas scripts): macro
@@ -85,6 +87,11 @@ def _median_seconds(step, count: int) -> float:
   return statistics.median(times)
 
 
+def _peak_rss_gb() -> float:
+  return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
+               3)
+
+
 def build(space_name: str):
   """The search space and supergraph of the flags."""
   from enas import image_spaces
@@ -134,6 +141,7 @@ def benchmark_image() -> dict:
       lambda i: model.train_step(images, labels, arcs[i], lr), FLAGS.steps)
   logging.info("shared step %.3f s (random arcs %.3f s)", shared,
                shared_random)
+  shared_rss = _peak_rss_gb()
 
   fixed = model.fixed_train_step(arc)
   start = time.perf_counter()
@@ -166,6 +174,7 @@ def benchmark_image() -> dict:
       "shared_step_random_arcs_s": round(shared_random, 4),
       "standalone_step_s": round(standalone, 4),
       "ratio": round(shared / standalone, 3),
+      "peak_rss_shared_gb": shared_rss,
       "first_shared_step_s": round(first_s, 2),
       "first_standalone_step_s": round(fixed_first_s, 2),
       "train_traces": model.train_trace_count,
@@ -196,8 +205,7 @@ def benchmark_rnn() -> dict:
 def main(argv):
   del argv
   result = benchmark_rnn() if FLAGS.space == "rnn" else benchmark_image()
-  result["peak_rss_gb"] = round(
-      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, 3)
+  result["peak_rss_gb"] = _peak_rss_gb()
   result["load_avg"] = round(os.getloadavg()[0], 2)
   sys.stdout.flush()
   print(json.dumps(result, sort_keys=True))
