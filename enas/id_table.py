@@ -14,6 +14,7 @@ backward pass. Here the shapes are static and each table is written once per
 index, so the gradients below use neither the forward list nor the items:
 
 * read ``y = list[i]``: ``dlist = a list of empty slots with dy at i``;
+* gather ``y = stack(list[i] for i in indices)``: the same at each index;
 * write ``list' = set(list, i, x)``: ``dx = dlist'[i]``, and ``dlist =
   dlist'`` unchanged (slot i was empty before the write, so the gradient
   there reaches nothing upstream; empty slots add as zeros).
@@ -84,6 +85,24 @@ class IdTable:
 
     item_shape = self._shape
     return get_item(self._handle)
+
+
+  def gather(self, indices: tf.Tensor) -> tf.Tensor:
+    """The elements at `indices` (int32 vector), stacked on a new axis 0."""
+    shape, dtype, size = self._shape, self._dtype, self._size
+
+    @tf.custom_gradient
+    def gather(handle):
+      def grad(dvalues):
+        return tf.raw_ops.TensorListScatterV2(
+            tensor=dvalues, indices=indices,
+            element_shape=_shape_tensor(shape), num_elements=size)
+      values = tf.raw_ops.TensorListGather(
+          input_handle=handle, indices=indices,
+          element_shape=_shape_tensor(shape), element_dtype=dtype)
+      return tf.ensure_shape(values, [None, *shape.as_list()]), grad
+
+    return gather(self._handle)
 
 
 def _shape_tensor(shape: tf.TensorShape) -> tf.Tensor:

@@ -36,12 +36,11 @@ gather would copy all of them), and the backward pass adds each read's
 gradient to that id only (a ``tf.switch_case`` over the ids would make a
 zero gradient for every unread id at every read). Then ``tf.switch_case``
 runs only the chosen op, whose weight row is gathered outside the switch;
-only that row gets a gradient. The output conv is a sum over ids of
-``tf.cond(id is loose, conv1x1(ReLU(id), its kernel rows), 0)``: the same
-value as the official 1x1 conv of the concatenated loose ends with their
-gathered kernel rows, computing only the loose ends' convolutions; read ids'
-rows get no gradient. With a fixed (Python) architecture the loose ends are
-concatenated, as a standalone model would.
+only that row gets a gradient. The output conv reads the loose ends
+gathered from the table (their number is known only at run time) and their
+gathered kernel rows, as the official code: read ids and their kernel rows
+get no gradient. With a fixed (Python) architecture the loose ends are
+concatenated directly, as a standalone model would.
 
 Differences from the official code, on purpose: only the chosen op runs (the
 official code computed all five and indexed the result); gradient clipping
@@ -142,8 +141,9 @@ class SharedCell(keras.layers.Layer):
     nodes = [x if cal is None else cal(x, training=True)
              for x, cal in zip(inputs, self.calibrate)]
     static = not isinstance(cell_arc[0][0], tf.Tensor)
+    table = None
     if not static:
-      table = id_table.IdTable(self.num_nodes + 1, nodes[0].shape)
+      table = id_table.IdTable(self.num_nodes + 2, nodes[0].shape)
       table.write(0, nodes[0])
       table.write(1, nodes[1])
     for n, spec in enumerate(cell_arc):
@@ -152,31 +152,27 @@ class SharedCell(keras.layers.Layer):
         x = nodes[source] if static else table.read(source)
         terms.append(self._op(op, x, self.weight_row(n, slot, source)))
       nodes.append(terms[0] + terms[1])
-      if not static and n + 2 < self.num_nodes + 1:  # the last is never read
+      if not static:
         table.write(n + 2, nodes[-1])
-    return self._output(nodes, cell_arc)
+    return self._output(nodes, table, cell_arc)
 
-  def _output(self, nodes, cell_arc):
+  def _output(self, nodes, table, cell_arc):
     f, ids = self.filters, self.num_nodes + 2
     read = [s for spec in cell_arc for s in (spec[0], spec[2])]
-    if not isinstance(read[0], tf.Tensor):
+    if table is None:
       loose = [i for i in range(ids) if i not in read]
       x = tf.concat([nodes[i] for i in loose], axis=-1)
       kernel = tf.concat([self.out_kernel[i * f:(i + 1) * f] for i in loose],
                          axis=0)
-      x = tf.nn.conv2d(tf.nn.relu(x), kernel[None, None], 1, "SAME")
     else:
       reads = tf.reduce_sum(tf.one_hot(tf.stack(read), ids), axis=0)
-      loose = tf.equal(reads, 0.0)
-      terms = []
-      for i, node in enumerate(nodes):
-        kernel = self.out_kernel[i * f:(i + 1) * f][None, None]
-        terms.append(tf.cond(
-            loose[i],
-            lambda node=node, kernel=kernel: tf.nn.conv2d(
-                tf.nn.relu(node), kernel, 1, "SAME"),
-            lambda node=node: tf.zeros_like(node)))
-      x = tf.add_n(terms)
+      loose = tf.cast(tf.where(tf.equal(reads, 0.0))[:, 0], tf.int32)
+      ends = table.gather(loose)  # [L, batch, H, W, F]
+      batch, h, w = tf.unstack(tf.shape(ends)[1:4])
+      x = tf.reshape(tf.transpose(ends, [1, 2, 3, 0, 4]), [batch, h, w, -1])
+      kernel = tf.reshape(
+          tf.gather(tf.reshape(self.out_kernel, [ids, f, f]), loose), [-1, f])
+    x = tf.nn.conv2d(tf.nn.relu(x), kernel[None, None], 1, "SAME")
     return self.out_bn(x, training=True)
 
 

@@ -64,3 +64,27 @@ def test_the_batch_dimension_stays_dynamic():
   table.write(1, tf.ones((5, 3)))
   np.testing.assert_array_equal(table.read(tf.constant(1)).numpy(),
                                 np.ones((5, 3)))
+
+
+def test_gather_and_its_gradient_equal_python_indexing():
+  items = _items(seed=1)
+  indices = np.array([3, 1], np.int32)
+  weight = tf.constant(np.arange(12, dtype=np.float32).reshape(2, 2, 3))
+
+  @tf.function(autograph=False)
+  def table_grads(items, indices):
+    with tf.GradientTape() as tape:
+      tape.watch(items)
+      table = IdTable(len(items), SHAPE)
+      for i, item in enumerate(items):
+        table.write(i, item)
+      values = table.gather(indices)
+      loss = tf.reduce_sum(values * weight)
+    return values, tape.gradient(loss, items)
+
+  values, grads = table_grads(items, tf.constant(indices))
+  np.testing.assert_array_equal(
+      values.numpy(), np.stack([items[i].numpy() for i in indices]))
+  for i, grad in enumerate(grads):
+    want = weight[list(indices).index(i)] if i in indices else tf.zeros((2, 3))
+    np.testing.assert_allclose(grad.numpy(), want.numpy())
