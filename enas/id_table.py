@@ -43,14 +43,24 @@ class IdTable:
     self._shape = tf.TensorShape(element_shape)
     self._dtype = dtype
     self._handle = self._reserve()
+    self._written = set()
 
   def _reserve(self) -> tf.Tensor:
     return tf.raw_ops.TensorListReserve(
         element_shape=_shape_tensor(self._shape), num_elements=self._size,
         element_dtype=self._dtype)
 
-  def write(self, index, value: tf.Tensor) -> None:
-    """Stores `value` at slot `index` (each slot is written at most once)."""
+  def write(self, index: int, value: tf.Tensor) -> None:
+    """Stores `value` at slot `index`.
+
+    Raises:
+      ValueError: the slot was written before (the gradients assume a
+        write-once table) or is out of range.
+    """
+    if index in self._written or not 0 <= index < self._size:
+      raise ValueError(f"slot {index} of a write-once table of {self._size} "
+                       f"slots: written before or out of range")
+    self._written.add(index)
     shape, dtype = self._shape, self._dtype
 
     @tf.custom_gradient

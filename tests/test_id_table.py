@@ -6,6 +6,7 @@ item read, several reads of one item add, unread items get zero.
 """
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from enas.id_table import IdTable
@@ -88,3 +89,12 @@ def test_gather_and_its_gradient_equal_python_indexing():
   for i, grad in enumerate(grads):
     want = weight[list(indices).index(i)] if i in indices else tf.zeros((2, 3))
     np.testing.assert_allclose(grad.numpy(), want.numpy())
+
+
+def test_a_slot_is_written_once():
+  table = IdTable(2, SHAPE)
+  table.write(0, tf.zeros((1, 3)))
+  with pytest.raises(ValueError, match="write-once"):
+    table.write(0, tf.ones((1, 3)))
+  with pytest.raises(ValueError, match="out of range"):
+    table.write(2, tf.ones((1, 3)))
