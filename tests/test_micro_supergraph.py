@@ -101,7 +101,7 @@ def test_switch_graph_equals_the_fixed_architecture(model, graph_logits,
 
 def test_switch_graph_gradients_equal_the_fixed_architecture(model, space,
                                                              batch):
-  # Several reads of one node id and the masked output kernel back-propagate
+  # Several reads of one node id and the gathered loose ends back-propagate
   # exactly like the fixed cell's graph.
   supergraph_checks.assert_switch_gradients_equal_fixed(model, space, *batch,
                                                         seed=11)
