@@ -16,7 +16,8 @@ minibatch. This measures, on random data (no dataset needed):
 * ``train_traces`` / ``eval_traces``: Python traces of the compiled train and
   eval functions after stepping through 50 distinct random architectures
   (run at a tiny batch; target 1 each);
-* ``peak_rss_gb``: ``ru_maxrss`` of this process (target <= 2.5 GB), and
+* ``peak_rss_gb``: ``ru_maxrss`` of this process in GiB (2^30 bytes;
+  target <= 2.5 GB), and
   ``peak_rss_shared_gb``, the same read before the standalone model is
   built: the search's own peak (compile, then shared-weight steps);
 * ``load_avg``: the 1-minute load average at the end (the CPU may be shared).
