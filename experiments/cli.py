@@ -52,7 +52,7 @@ def user_errors():
   # training), reported with the setting to change.
   expected = (UsageError, run_dir_lib.RunDirError, search_space.ArchitectureError,
               datasets.DatasetNotFoundError, FloatingPointError,
-              errors.ConfigError)
+              errors.ConfigError, errors.WorkersLostError)
   try:
     yield
   except expected as e:

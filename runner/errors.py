@@ -7,3 +7,7 @@ line and exit code 2 instead of a traceback.
 
 class ConfigError(ValueError):
   """A setting (gin binding or flag) has a value the code cannot use."""
+
+
+class WorkersLostError(RuntimeError):
+  """Every remote worker of a run is gone; finished results are saved."""

@@ -52,7 +52,7 @@ def _best(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 def run_nas_search(run: run_dir_lib.RunDir, seed: int,
                    gin_files: Sequence[str], gin_bindings: Sequence[str],
                    num_children: int = 40, children_per_update: int = 8,
-                   num_workers: int = 1,
+                   num_workers: int = 1, backend: str = "local",
                    log: Callable[[str], None] = print) -> dict[str, Any]:
   """Runs (or resumes) a NAS search in `run`; returns the best child record.
 
@@ -63,7 +63,10 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
     gin_bindings: gin bindings, for the worker processes.
     num_children: the budget of children to train.
     children_per_update: m, architectures per controller update.
-    num_workers: local worker processes training children in parallel.
+    num_workers: workers training children in parallel.
+    backend: ``'local'`` (processes on this machine,
+      `runner.workers.LocalPool`) or ``'ray'`` (Ray actors on this machine or
+      a cluster, `runner.ray_pool.RayPool`).
     log: where progress lines go.
   """
   task = tasks_lib.make_task()
@@ -80,7 +83,8 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
   if records:
     log(f"resuming at controller step {step}: {len(records)} children "
         "already recorded")
-  pool = workers.LocalPool(num_workers, gin_files, gin_bindings, task=task)
+  pool = workers.make_pool(backend, num_workers, gin_files, gin_bindings,
+                           task=task)
   started = time.time()
   try:
     while step * children_per_update < num_children:

@@ -23,12 +23,19 @@ _TASK = None
 # Modules whose import registers gin configurables.
 _CONFIGURABLE_MODULES = (
     "child.child_trainer", "child.nas_cnn_space", "child.language_model",
-    "controller.strategy", "runner.nas_search", "runner.search",
+    "controller.strategy", "runner.nas_search", "runner.ray_pool",
+    "runner.search",
     "runner.tasks", "enas.search", "enas.image_spaces",
     "enas.macro_supergraph", "enas.micro_supergraph", "enas.rnn_supergraph",
     "enas.rnn_search", "enas.final_training", "enas.rnn_final",
 )
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def import_configurables() -> None:
+  """Imports every module that registers gin configurables."""
+  for name in _CONFIGURABLE_MODULES:
+    importlib.import_module(name)
 
 
 def configure(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
@@ -37,8 +44,7 @@ def configure(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   gin ``include`` paths resolve against the working directory, then the
   repository root.
   """
-  for name in _CONFIGURABLE_MODULES:
-    importlib.import_module(name)
+  import_configurables()
   gin.add_config_file_search_path(_REPO_ROOT)
   gin.parse_config_files_and_bindings(
       list(gin_files), list(gin_bindings), skip_unknown=False)
@@ -90,3 +96,19 @@ class LocalPool:
     if self._pool is not None:
       self._pool.close()
       self._pool.join()
+
+
+def make_pool(backend: str, num_workers: int, gin_files: Sequence[str],
+              gin_bindings: Sequence[str], task=None):
+  """The child-training pool of `backend`: ``'local'`` or ``'ray'``.
+
+  Both have ``run(jobs) -> iterator of (slot, record)`` and ``close()``.
+  """
+  if backend == "local":
+    return LocalPool(num_workers, gin_files, gin_bindings, task=task)
+  if backend == "ray":
+    from runner import ray_pool  # pylint: disable=g-import-not-at-top
+    return ray_pool.RayPool(num_workers)
+  from runner import errors  # pylint: disable=g-import-not-at-top
+  raise errors.ConfigError(
+      f"run_nas_search.backend must be 'local' or 'ray', got {backend!r}")

@@ -1,0 +1,78 @@
+"""Ray workers (`runner.ray_pool.RayPool`): the same children, losses survived.
+
+Ray runs on this machine here (``RayPool.address = None``); a cluster differs
+only in where the actors live.
+"""
+
+import json
+
+import os
+
+import gin
+import pytest
+
+from runner import errors
+from runner import ray_pool
+from runner import workers
+import test_binaries
+
+ray = pytest.importorskip("ray")  # a dev dependency: present in CI
+
+# 2 layers, 1 epoch on 400 digits: a child trains in about 2 s.
+ARC = "1 1 0 0 2 2 1 0 0"
+
+
+def _records(path):
+  with open(path / "architectures.jsonl") as f:
+    return sorted((r["index"], r["arc"], r["valid_accuracy"], r["status"])
+                  for r in map(json.loads, f))
+
+
+def test_ray_workers_train_the_same_children_as_the_local_process(tmp_path):
+  one_update = "run_nas_search.children_per_update = 4"
+  local = test_binaries.search(tmp_path / "local", one_update)
+  remote = test_binaries.search(tmp_path / "ray", one_update,
+                                "run_nas_search.backend = 'ray'",
+                                "run_nas_search.num_workers = 2")
+  assert local.returncode == 0, local.stderr
+  assert remote.returncode == 0, remote.stderr
+  assert _records(tmp_path / "ray") == _records(tmp_path / "local")
+  assert len(_records(tmp_path / "ray")) == 4
+
+
+@pytest.fixture(name="pool", scope="module")
+def fixture_pool():
+  gin.clear_config()
+  workers.configure(
+      [os.path.join(test_binaries.REPO, "gin/nas/quickstart.gin")],
+      test_binaries.DIGITS)
+  pool = ray_pool.RayPool(2)
+  yield pool
+  pool.close()
+  gin.clear_config()
+
+
+def test_a_child_that_raises_is_recorded_as_failed_and_work_goes_on(pool):
+  results = dict(pool.run([(0, "1 2 x", 0), (1, ARC, 0), (2, ARC, 1)]))
+  assert results[0]["status"] == "failed"
+  assert "child raised on its worker" in results[0]["error"]
+  assert results[1]["status"] == results[2]["status"] == "ok"
+
+
+def test_a_lost_worker_fails_its_child_and_the_others_finish_the_step(pool):
+  ray.kill(pool._actors[0])  # pylint: disable=protected-access
+  results = dict(pool.run([(slot, ARC, slot) for slot in range(3)]))
+  assert sorted(results) == [0, 1, 2]
+  statuses = sorted(r["status"] for r in results.values())
+  assert statuses == ["failed", "ok", "ok"], results
+  failed = [r for r in results.values() if r["status"] == "failed"][0]
+  assert failed["reward"] == 0.0 and "Ray worker lost" in failed["error"]
+
+  ray.kill(pool._actors[0])  # pylint: disable=protected-access
+  with pytest.raises(errors.WorkersLostError, match="--resume"):
+    dict(pool.run([(slot, ARC, slot) for slot in range(2)]))
+
+
+def test_an_unknown_backend_is_a_config_error():
+  with pytest.raises(errors.ConfigError, match="'local' or 'ray'"):
+    workers.make_pool("slurm", 2, [], [])
