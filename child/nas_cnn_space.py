@@ -31,8 +31,9 @@ def nas_cnn_space(num_layers: int = 6,
   """Declares the space.
 
   Args:
-    num_layers: layers per child (the paper grows it from 6 by 2 every 1,600
-      samples; here it is fixed per run).
+    num_layers: layers per child; with a depth schedule
+      (``run_nas_search.grow_from_layers``, Zoph & Le §4.1: from 6, +2 every
+      1,600 children) the deepest children's.
     filter_sizes: choices for filter height and width.
     num_filters: choices for the number of filters.
     strides: stride choices, e.g. (1, 2, 3) for the paper's second variant;

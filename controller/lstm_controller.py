@@ -210,10 +210,39 @@ class LSTMController(tf.Module):
             tf.Variable(init((size, size)), name=f"{key}/w_curr"),
             tf.Variable(init((size, 1)), name=f"{key}/v"))
     self._numpy_cache: dict[int, Any] | None = None
+    self._compile()
+
+  def _compile(self) -> None:
     self._compiled_log_prob = tf.function(
         self._log_prob_graph,
-        input_signature=[tf.TensorSpec([None, space.num_tokens], tf.int32)],
+        input_signature=[tf.TensorSpec([None, self.space.num_tokens],
+                                       tf.int32)],
         reduce_retracing=True)
+
+  def set_space(self, space: ss.SearchSpace) -> None:
+    """Samples `space` from now on, with the same weights.
+
+    For a space that differs only in how often shared decisions repeat, such
+    as Zoph & Le's schedule of deeper children (§4.1): every decision kind
+    of `space` must already have its weights here.
+
+    Raises:
+      ValueError: `space` needs weights this controller does not have.
+    """
+    for decision in space.decisions:
+      key = decision.share_key
+      if isinstance(decision, ss.Categorical):
+        known = self.softmax_w.get(key)
+        if known is None or known.shape[1] != len(decision.choices):
+          raise ValueError(f"decision {decision.name!r}: the controller has "
+                           f"no softmax of {len(decision.choices)} choices "
+                           f"for kind {key!r}")
+      elif isinstance(decision, (ss.Skip, ss.Pick)) and (
+          key not in self.attention):
+        raise ValueError(f"decision {decision.name!r}: the controller has "
+                         f"no attention of kind {key!r}")
+    self.space = space
+    self._compile()
 
   # ---------------------------------------------------------------- helpers
   def _shape_logits(self, ops, logits, tanh_reduce: float = 1.0):

@@ -85,7 +85,11 @@ class Reinforce(tf.Module):
         learning_rate=config.learning_rate, beta_1=config.adam_beta1,
         epsilon=config.adam_epsilon)
     self.num_updates = tf.Variable(0, dtype=tf.int64, name="num_updates")
-    space = controller.space
+    self.recompile()
+
+  def recompile(self) -> None:
+    """Rebuilds the update for the controller's current space."""
+    space = self.controller.space
     self._step = tf.function(
         self._update_graph,
         input_signature=[tf.TensorSpec([None, space.num_tokens], tf.int32),

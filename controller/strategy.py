@@ -40,6 +40,9 @@ class Strategy(Protocol):
   def load_state(self, state: dict[str, np.ndarray]) -> None:
     """Restores `state()`."""
 
+  def set_space(self, space: ss.SearchSpace) -> None:
+    """Proposes architectures of `space` from now on (e.g. deeper ones)."""
+
 
 def _rng_state_array(rng: np.random.Generator) -> np.ndarray:
   return np.array(json.dumps(rng.bit_generator.state))
@@ -64,6 +67,9 @@ class RandomSearch:
 
   def ask(self, num: int) -> list[lstm_controller.Sample]:
     return [self._one() for _ in range(num)]
+
+  def set_space(self, space: ss.SearchSpace) -> None:
+    self.space = space
 
   def _one(self) -> lstm_controller.Sample:
     tokens: list[int] = []
@@ -107,6 +113,14 @@ class ReinforceStrategy:
 
   def ask(self, num: int) -> list[lstm_controller.Sample]:
     return [self.controller.sample() for _ in range(num)]
+
+  def set_space(self, space: ss.SearchSpace) -> None:
+    """Samples `space` from now on (same controller weights and state)."""
+    if space is self.space:
+      return
+    self.controller.set_space(space)
+    self.learner.recompile()
+    self.space = space
 
   def tell(self, samples, rewards) -> dict[str, float]:
     info = self.learner.update(samples, rewards)

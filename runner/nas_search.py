@@ -19,6 +19,7 @@ import gin
 import numpy as np
 
 from controller import strategy as strategy_lib
+from runner import errors
 from runner import run_dir as run_dir_lib
 from runner import tasks as tasks_lib
 from runner import workers
@@ -43,6 +44,17 @@ def describe(record: dict[str, Any]) -> str:
   return " ".join(parts)
 
 
+def layers_at(first_child: int, grow_from: int, grow_by: int,
+              grow_every: int, max_layers: int) -> int:
+  """Child depth under Zoph & Le's schedule (§4.1): +`grow_by` every
+  `grow_every` children, from `grow_from`, at most `max_layers`.
+
+  The depth of a controller step is that of its first child, so a step's
+  children share one depth.
+  """
+  return min(max_layers, grow_from + grow_by * (first_child // grow_every))
+
+
 def _best(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
   ok = [r for r in records if r.get("status") == "ok"]
   return max(ok, key=lambda r: r["reward"]) if ok else None
@@ -53,6 +65,8 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
                    gin_files: Sequence[str], gin_bindings: Sequence[str],
                    num_children: int = 40, children_per_update: int = 8,
                    num_workers: int = 1, backend: str = "local",
+                   grow_from_layers: int | None = None,
+                   grow_by_layers: int = 2, grow_every: int = 1600,
                    log: Callable[[str], None] = print) -> dict[str, Any]:
   """Runs (or resumes) a NAS search in `run`; returns the best child record.
 
@@ -67,9 +81,21 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
     backend: ``'local'`` (processes on this machine,
       `runner.workers.LocalPool`) or ``'ray'`` (Ray actors on this machine or
       a cluster, `runner.ray_pool.RayPool`).
+    grow_from_layers: None = every child has the space's depth; else Zoph &
+      Le's schedule (§4.1: from 6, +2 every 1,600 children): children start
+      this deep and grow by `grow_by_layers` every `grow_every` children up
+      to the space's depth (``nas_cnn_space.num_layers``). The controller
+      keeps its weights as the depth grows (they are shared across layers).
+    grow_by_layers: layers added at each growth.
+    grow_every: children between growths.
     log: where progress lines go.
+
+  Raises:
+    errors.ConfigError: a depth schedule the task cannot follow.
   """
   task = tasks_lib.make_task()
+  depth_of = _depth_schedule(task, grow_from_layers, grow_by_layers,
+                             grow_every)
   strategy = strategy_lib.make_strategy(task.space, seed)
   records = run.children()
   run.rewrite_children(records)  # drops a line torn by a kill, if any
@@ -90,6 +116,10 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
     while step * children_per_update < num_children:
       first = step * children_per_update
       count = min(children_per_update, num_children - first)
+      depth = None
+      if depth_of is not None:
+        depth = depth_of(first)
+        strategy.set_space(task.space_with_layers(depth))
       samples = strategy.ask(count)
       rewards: list[float] = [0.0] * count
       jobs = []
@@ -104,6 +134,8 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
         record = dict(result, index=first + slot, slot=slot,
                       controller_step=step,
                       arc=samples[slot].arc.to_string())
+        if depth is not None:
+          record["num_layers"] = depth
         run.append_child(record)
         records.append(record)
         rewards[slot] = record["reward"]
@@ -116,6 +148,7 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
       if best is not None:
         run.write_best(_best_json(best, task))
       log(f"update {step}: mean reward {np.mean(rewards):.4f} "
+          + ("" if depth is None else f"layers {depth} ")
           + " ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
           + f" | {time.time() - started:.0f}s")
       step += 1
@@ -127,12 +160,31 @@ def run_nas_search(run: run_dir_lib.RunDir, seed: int,
   return _best_json(best, task)
 
 
+def _depth_schedule(task, grow_from: int | None, grow_by: int,
+                    grow_every: int) -> Callable[[int], int] | None:
+  """``first child index -> depth``, or None without a schedule."""
+  if grow_from is None:
+    return None
+  if not hasattr(task, "space_with_layers"):
+    raise errors.ConfigError(
+        "run_nas_search.grow_from_layers needs a task with a layered space "
+        "(make_task.task = 'image_classification')")
+  max_layers = int(task.space.meta("num_layers"))
+  if not 1 <= grow_from <= max_layers or grow_by < 1 or grow_every < 1:
+    raise errors.ConfigError(
+        f"depth schedule: need 1 <= grow_from_layers ({grow_from}) <= "
+        f"nas_cnn_space.num_layers ({max_layers}), grow_by_layers >= 1 and "
+        f"grow_every >= 1")
+  return lambda first: layers_at(first, grow_from, grow_by, grow_every,
+                                 max_layers)
+
+
 def _best_json(record: dict[str, Any], task) -> dict[str, Any]:
-  arc = task.space.parse(record["arc"])
+  arc = task.parse(record["arc"])
   best = {"arc": record["arc"], "space": task.space.name,
           "reward": record["reward"], "params": record.get("params"),
           "index": record["index"], "decisions": arc.values()}
-  for key in ("valid_accuracy", "valid_ppl"):
+  for key in ("valid_accuracy", "valid_ppl", "num_layers"):
     if record.get(key) is not None:
       best[key] = record[key]
   return best

@@ -51,7 +51,7 @@ class _ChildWorker:
     self._task = tasks.make_task()
 
   def evaluate(self, slot: int, arc_text: str, seed: int):
-    arc = self._task.space.parse(arc_text)
+    arc = self._task.parse(arc_text)
     return slot, self._task.evaluate(arc, seed)
 
 

@@ -53,9 +53,36 @@ class ImageClassificationTask:
                            num_valid=num_valid, valid_split=valid_split,
                            max_train=max_train, seed=data_seed)
     self._data = None
+    self._spaces = {self.space.meta("num_layers"): self.space}
+
+  def space_with_layers(self, num_layers: int) -> ss.SearchSpace:
+    """The space with children `num_layers` deep (Zoph & Le's schedule, §4.1).
+
+    Every other setting is the gin configuration's, as for `space`.
+    """
+    if num_layers not in self._spaces:
+      from child import nas_cnn_space  # pylint: disable=g-import-not-at-top
+      self._spaces[num_layers] = nas_cnn_space.nas_cnn_space(
+          num_layers=num_layers)
+    return self._spaces[num_layers]
 
   def parse(self, text: str) -> ss.Architecture:
-    return self.space.parse(text)
+    """An architecture of `space`, or of a shallower one of the same kind.
+
+    Children of a depth schedule are shallower than `space`; their strings
+    are recognised by their length.
+
+    Raises:
+      ss.ArchitectureError: no depth up to `space`'s fits the string.
+    """
+    try:
+      return self.space.parse(text)
+    except ss.ArchitectureError:
+      count = len(text.split())
+      for layers in range(1, self.space.meta("num_layers")):
+        if self.space_with_layers(layers).num_tokens == count:
+          return self.space_with_layers(layers).parse(text)
+      raise
 
   def dataset(self):
     if self._data is None:

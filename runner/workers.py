@@ -63,7 +63,7 @@ def _init_worker(gin_files, gin_bindings, threads):
 
 def _run_job(job: tuple[int, str, int]) -> tuple[int, dict[str, Any]]:
   slot, arc_text, seed = job
-  arc = _TASK.space.parse(arc_text)
+  arc = _TASK.parse(arc_text)
   return slot, _TASK.evaluate(arc, seed)
 
 
@@ -87,7 +87,7 @@ class LocalPool:
     """Yields (slot, record) as children finish, in finishing order."""
     if self._pool is None:
       for slot, arc_text, seed in jobs:
-        arc = self._task.space.parse(arc_text)
+        arc = self._task.parse(arc_text)
         yield slot, self._task.evaluate(arc, seed)
       return
     yield from self._pool.imap_unordered(_run_job, jobs)

@@ -180,3 +180,28 @@ def test_the_distance_penalty_is_subtracted_after_temperature_and_tanh():
   farthest, nearest = controller.log_prob_batch(
       [space.from_tokens((0,) * 12 + (0,)), space.from_tokens((0,) * 12 + (11,))])
   assert farthest - nearest <= 5.0 - (144 - 1) / 6
+
+
+def test_a_deeper_space_keeps_the_weights_and_scores_its_own_samples():
+  # Zoph & Le's depth schedule: the same controller samples deeper children.
+  shallow = nas_cnn_space.nas_cnn_space(num_layers=2)
+  deep = nas_cnn_space.nas_cnn_space(num_layers=4)
+  grown = strategy.make_strategy(shallow, seed=0)
+  grown.tell(grown.ask(4), [0.1, 0.2, 0.3, 0.4])
+  weights = [v.numpy().copy() for v in grown.controller.variables]
+  grown.set_space(deep)
+  samples = grown.ask(3)
+  assert all(s.arc.space is deep for s in samples)
+  for s in samples:
+    assert grown.controller.log_prob(s.arc) == pytest.approx(s.log_prob,
+                                                             abs=1e-4)
+  for before, var in zip(weights, grown.controller.variables):
+    np.testing.assert_array_equal(before, var.numpy())
+  grown.tell(samples, [0.3, 0.1, 0.2])  # the update works at the new depth
+
+
+def test_a_space_with_decisions_the_controller_lacks_is_refused():
+  controller = lc.LSTMController(nas_cnn_space.nas_cnn_space(num_layers=2))
+  wider = nas_cnn_space.nas_cnn_space(num_layers=2, num_filters=(8, 16, 32))
+  with pytest.raises(ValueError, match="no softmax of 3 choices"):
+    controller.set_space(wider)

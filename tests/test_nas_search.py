@@ -6,6 +6,7 @@ import gin
 import pytest
 
 from child import nas_cnn_space
+from runner import errors
 from runner import nas_search
 from runner import run_dir as run_dir_lib
 from runner import tasks
@@ -18,12 +19,29 @@ class CountingTask:
     self.space = nas_cnn_space.nas_cnn_space(num_layers=4)
     self.trained = []
 
+  def parse(self, text):
+    return self.space.parse(text)
+
   def evaluate(self, arc, seed):
     self.trained.append(arc.to_string())
     bits = [b for k, v in arc.values().items() if k.endswith("inputs")
             for b in v]
     return {"status": "ok", "reward": sum(bits) / len(bits),
             "valid_accuracy": 0.5, "params": 1, "seconds": 0.0, "error": ""}
+
+
+class GrowingTask(CountingTask):
+  """The stand-in with the layered spaces of a depth schedule."""
+
+  def space_with_layers(self, num_layers):
+    return nas_cnn_space.nas_cnn_space(num_layers=num_layers)
+
+  def parse(self, text):
+    for layers in range(1, 5):
+      space = self.space_with_layers(layers)
+      if space.num_tokens == len(text.split()):
+        return space.parse(text)
+    raise ValueError(text)
 
 
 class Killed(Exception):
@@ -39,11 +57,11 @@ def fixture_task(monkeypatch):
   gin.clear_config()
 
 
-def run(path, seed=0, log=print):
+def run(path, seed=0, log=print, **schedule):
   path.mkdir(exist_ok=True)
   return nas_search.run_nas_search(
       run_dir_lib.RunDir(str(path)), seed, [], [], num_children=12,
-      children_per_update=4, log=log)
+      children_per_update=4, log=log, **schedule)
 
 
 def kill_after(n):
@@ -116,3 +134,73 @@ def test_atomic_write_leaves_the_old_file_when_it_fails(tmp_path):
     run_dir_lib.atomic_write_json(str(path), {"reward": object()})
   assert json.loads(path.read_text()) == {"reward": 1}
   assert [p.name for p in tmp_path.iterdir()] == ["best.json"]
+
+
+# ------------------------------------------------- depth schedule (§4.1)
+def test_the_paper_schedule_adds_two_layers_every_1600_children():
+  depth = lambda first: nas_search.layers_at(first, 6, 2, 1600, 15)
+  assert [depth(i) for i in (0, 1599, 1600, 3200, 4800, 6400)] == [
+      6, 6, 8, 10, 12, 14]
+  assert depth(100_000) == 15  # never deeper than the space
+
+
+GROW = dict(grow_from_layers=2, grow_by_layers=1, grow_every=4)
+
+
+@pytest.fixture(name="growing")
+def fixture_growing(monkeypatch):
+  task = GrowingTask()
+  monkeypatch.setattr(tasks, "make_task", lambda: task)
+  gin.clear_config()
+  yield task
+  gin.clear_config()
+
+
+def test_children_grow_deeper_on_schedule_and_the_controller_learns_on(
+    tmp_path, growing):
+  lines = []
+  best = run(tmp_path, log=lines.append, **GROW)
+  records = sorted(run_dir_lib.RunDir(str(tmp_path)).children(),
+                   key=lambda r: r["index"])
+  depths = [r["num_layers"] for r in records]
+  assert depths == [2] * 4 + [3] * 4 + [4] * 4
+  for record in records:  # each string really has its depth's length
+    arc = growing.parse(record["arc"])
+    assert arc.space.meta("num_layers") == record["num_layers"]
+  assert [line.split("layers ")[1].split()[0] for line in lines
+          if line.startswith("update")] == ["2", "3", "4"]
+  assert best["num_layers"] == next(r["num_layers"] for r in records
+                                    if r["arc"] == best["arc"])
+
+
+def test_a_growing_run_resumes_at_the_depth_it_had_reached(tmp_path, growing):
+  del growing
+  with pytest.raises(Killed):
+    run(tmp_path / "a", log=kill_after(6), **GROW)
+  run(tmp_path / "a", **GROW)
+  run(tmp_path / "b", **GROW)
+  arcs = lambda p: [(r["index"], r["arc"], r["num_layers"]) for r in sorted(
+      run_dir_lib.RunDir(str(p)).children(), key=lambda r: r["index"])]
+  assert arcs(tmp_path / "a") == arcs(tmp_path / "b")
+
+
+def test_a_task_without_layers_cannot_grow(tmp_path, task):
+  del task
+  with pytest.raises(errors.ConfigError, match="layered space"):
+    run(tmp_path, **GROW)
+
+
+def test_a_schedule_deeper_than_the_space_is_refused(tmp_path, growing):
+  del growing
+  with pytest.raises(errors.ConfigError, match="grow_from_layers"):
+    run(tmp_path, grow_from_layers=9)
+
+
+def test_the_image_task_parses_children_of_any_depth_up_to_its_own():
+  gin.clear_config()
+  task = tasks.ImageClassificationTask()  # 6 layers; no data is loaded
+  three = task.space_with_layers(3)
+  text = nas_search.strategy_lib.RandomSearch(three, seed=1).ask(1)[0].arc
+  assert task.parse(text.to_string()).space.meta("num_layers") == 3
+  with pytest.raises(ValueError, match="expected 33 integers, got 4"):
+    task.parse("1 2 3 4")  # no depth has 4 tokens
