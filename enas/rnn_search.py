@@ -88,6 +88,10 @@ class EnasRnnConfig:
       for rewards and deriving (None: all 73k).
     batch_size: parallel streams of the shared-weight training.
     bptt: truncated-BPTT window of the shared-weight training.
+    random_bptt: vary the window length around `bptt` and scale each step's
+      learning rate by ``length / bptt``, as google-research ``enas_lm``
+      (see `_TrainStream`); False: every window is `bptt` long
+      (melodyguan/enas, the paper's code).
     eval_batch_size: streams of a reward minibatch (and of the whole-set
       evaluation when deriving on 'validation').
     eval_bptt: window length of a reward minibatch.
@@ -116,6 +120,7 @@ class EnasRnnConfig:
   max_valid_tokens: int | None = None
   batch_size: int = 20
   bptt: int = 35
+  random_bptt: bool = False
   eval_batch_size: int = 20
   eval_bptt: int = 35
   epochs: int = 100
@@ -242,27 +247,63 @@ def best_of(scored: Sequence[tuple[float, float, Any]],
 
 
 class _TrainStream:
-  """The training windows in the order the epochs read them (see module doc)."""
+  """The training windows in the order the epochs read them (see module doc).
+
+  With ``random_lengths`` (the enas_lm search), window lengths vary as in
+  google-research ``enas_lm`` ``data_utils.input_producer(random_len=True)``:
+  the base length is `bptt` with probability 0.95, else ``bptt / 2``; the
+  length is ``int`` of a normal draw around it (standard deviation 5,
+  truncated at two deviations), at most ``bptt + 20`` and at most what is
+  left of the stream; the walk restarts at the stream's start once a window
+  ends within 3 tokens of its end. Lengths come from a generator seeded by
+  the run's seed, so a resumed run reads the same windows.
+  """
 
   def __init__(self, ids: np.ndarray, batch_size: int, bptt: int,
-               max_steps: int | None):
+               max_steps: int | None, random_lengths: bool = False,
+               seed: int = 0):
     from child.datasets import batchify  # pylint: disable=g-import-not-at-top
     self.data = batchify(ids, batch_size)
     self.bptt = bptt
+    self.random_lengths = random_lengths
     self.num_windows = math.ceil((self.data.shape[1] - 1) / bptt)
     if self.num_windows < 1:
       raise ValueError(f"the training stream is too short for batch "
                        f"{batch_size}: {len(ids)} tokens")
     self.steps = min(self.num_windows, max_steps or self.num_windows)
+    self._rng = np.random.default_rng([seed, 35])
+    self._spans: list[tuple[int, int]] = []  # (start, length), random mode
 
-  def window_index(self, epoch: int, step: int) -> int:
-    return (epoch * self.steps + step) % self.num_windows
-
-  def window(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-    start = index * self.bptt
-    length = min(self.bptt, self.data.shape[1] - 1 - start)
+  def window_at(self, epoch: int, step: int
+                ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(x, y, restarts)`` of `step` in `epoch`; `restarts`: the walk is
+    back at the stream's start (reset the recurrent state)."""
+    index = epoch * self.steps + step
+    if self.random_lengths:
+      start, length = self._span(index)
+    else:
+      index %= self.num_windows
+      start = index * self.bptt
+      length = min(self.bptt, self.data.shape[1] - 1 - start)
     return (self.data[:, start:start + length],
-            self.data[:, start + 1:start + 1 + length])
+            self.data[:, start + 1:start + 1 + length], start == 0)
+
+  def _span(self, index: int) -> tuple[int, int]:
+    end_of_stream = self.data.shape[1] - 1
+    while len(self._spans) <= index:
+      start = 0
+      if self._spans:
+        last_start, last_length = self._spans[-1]
+        start = last_start + last_length
+        if start >= end_of_stream - 2:
+          start = 0
+      base = self.bptt if self._rng.random() < 0.95 else self.bptt / 2
+      z = self._rng.normal()
+      while abs(z) > 2.0:
+        z = self._rng.normal()
+      length = min(int(base + 5.0 * z), self.bptt + 20, end_of_stream - start)
+      self._spans.append((start, max(1, length)))
+    return self._spans[index]
 
 
 def _restore(run: run_dir_lib.RunDir, model, strategy, log) -> int:
@@ -328,13 +369,15 @@ def _train_epoch(model, strategy, stream: _TrainStream, epoch: int,
   state = model.initial_state(stream.data.shape[0])
   losses, skipped, in_a_row = [], 0, 0
   for step in range(stream.steps):
-    index = stream.window_index(epoch, step)
-    if index == 0:
+    x, y, restarts = stream.window_at(epoch, step)
+    if restarts:
       state = model.initial_state(stream.data.shape[0])
-    x, y = stream.window(index)
+    step_lr = lr
+    if stream.random_lengths:  # enas_lm: the rate scales with the length
+      step_lr = lr * x.shape[1] / stream.bptt
     arc = strategy.ask(1)[0].arc
     before = int(model.skipped_steps.numpy())
-    loss, state = model.train_step(x, y, arc.tokens, state, lr)
+    loss, state = model.train_step(x, y, arc.tokens, state, step_lr)
     if int(model.skipped_steps.numpy()) == before:
       losses.append(float(loss))
       in_a_row = 0
@@ -423,7 +466,8 @@ def run_enas_rnn_search(run: run_dir_lib.RunDir, seed: int, resumed: bool,
   train_ids = corpus.train[:config.max_train_tokens]
   valid_ids = corpus.valid[:config.max_valid_tokens]
   stream = _TrainStream(train_ids, config.batch_size, config.bptt,
-                        config.max_steps_per_epoch)
+                        config.max_steps_per_epoch,
+                        random_lengths=config.random_bptt, seed=seed)
   valid_data = datasets.batchify(valid_ids, config.eval_batch_size)
   if valid_data.shape[1] < 2:
     raise ValueError(f"the validation stream is too short for batch "

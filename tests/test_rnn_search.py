@@ -242,3 +242,80 @@ EnasRnnConfig.max_skips_in_a_row = 3
   assert "non-finite" in error[0]
   assert [e["epoch"] for e in _epochs(run)] == [0]
   assert (run / "state.json").exists()
+
+
+# ------------------------------------------------- enas_lm random windows
+
+
+def _random_stream(seed=0, tokens=20_000, bptt=35):
+  ids = np.arange(tokens) % 97
+  return rnn_search._TrainStream(  # pylint: disable=protected-access
+      ids, batch_size=4, bptt=bptt, max_steps=None, random_lengths=True,
+      seed=seed)
+
+
+def test_random_windows_tile_the_stream_with_enas_lm_lengths():
+  stream = _random_stream()
+  spans, position = [], 0
+  for step in range(3 * stream.steps):  # three passes: restarts included
+    x, y, restarts = stream.window_at(0, step)
+    np.testing.assert_array_equal(y[:, :-1], x[:, 1:])  # y is x shifted
+    if restarts:
+      if spans:  # the window before a restart may be cut by the stream end
+        spans.pop()
+      position = 0
+    # Contiguous: each window starts where the previous one ended.
+    np.testing.assert_array_equal(x, stream.data[:, position:position +
+                                                 x.shape[1]])
+    position += x.shape[1]
+    spans.append(x.shape[1])
+  lengths = np.array(spans)
+  assert lengths.max() <= 35 + 20 and lengths.min() >= 1
+  # Draws around 35 are at least 25 (two deviations of 5); shorter ones come
+  # from the base of 35 / 2, drawn with probability 0.05.
+  short = np.mean(lengths < 25)
+  assert 0.02 < short < 0.09, short
+  assert abs(np.median(lengths) - 35) <= 2
+
+
+def test_random_windows_are_the_same_after_a_resume():
+  first, second = _random_stream(seed=3), _random_stream(seed=3)
+  late = [second.window_at(2, s)[0].shape for s in range(5)]  # no history
+  assert [first.window_at(2, s)[0].shape for s in range(5)] == late
+  other = _random_stream(seed=4)
+  assert [other.window_at(2, s)[0].shape for s in range(5)] != late
+
+
+class RecordingModel:
+  """A stand-in supergraph that records each step's window and rate."""
+
+  def __init__(self):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self.skipped_steps = tf.Variable(0)
+    self.steps = []
+
+  def initial_state(self, batch_size):
+    return np.zeros((batch_size, 3), np.float32)
+
+  def train_step(self, x, y, tokens, state, lr):
+    self.steps.append((x.shape[1], lr))
+    return 1.0, state
+
+
+def test_a_random_window_scales_the_learning_rate_by_its_length():
+  stream = _random_stream()
+  stream.steps = 40
+  model = RecordingModel()
+  strategy = strategy_lib.make_strategy(rnn_space.rnn_cell_space(NUM_NODES),
+                                        seed=0)
+  rnn_search._train_epoch(  # pylint: disable=protected-access
+      model, strategy, stream, epoch=0, lr=0.5, max_skips_in_a_row=3)
+  assert len({length for length, _ in model.steps}) > 5
+  for length, lr in model.steps:
+    assert lr == pytest.approx(0.5 * length / 35)
+
+
+def test_a_search_with_random_windows_runs_and_derives(tmp_path, corpus):
+  best = _search(tmp_path, _config(corpus, epochs=1, random_bptt=True))
+  assert len(best["arc"].split()) == 2 * NUM_NODES - 1
+  assert math.isfinite(_epochs(tmp_path)[0]["train_ppl"])
