@@ -32,20 +32,22 @@ stays small and traces fast.
 One compiled step for all children: the architecture is an int32 tensor
 input. A cell's B nodes run as one ``tf.while_loop`` whose body is node n
 (`SharedCell._run_nodes`): the graph holds one node's ops per cell instead of
-B copies, so the step traces, compiles and sits in memory five times
-smaller. A cell's ids live in an `id_table.IdTable` (a write-once TensorList,
-the loop's variable) and each input slot reads its id from it: no copies (stacking the nodes for a
-gather would copy all of them), and the backward pass adds each read's
-gradient to that id only (a ``tf.switch_case`` over the ids would make a
-zero gradient for every unread id at every read). Then ``tf.switch_case``
-runs only the chosen op, whose weight row is gathered outside the switch;
-only that row gets a gradient. A sep conv keeps no activations for the
-backward pass, which recomputes it (`image_ops.recompute_gradient`; the
-standalone child does the same, so timing ratios compare like with like). The output conv reads the loose ends
+B copies, so the step traces, compiles and sits in memory five times smaller.
+A cell's ids live in an `id_table.IdTable` (a write-once TensorList, the
+loop's variable) and each input slot reads its id from it: no copies
+(stacking the nodes for a gather would copy all of them), and the backward
+pass adds each read's gradient to that id only (a ``tf.switch_case`` over the
+ids would make a zero gradient for every unread id at every read). Then
+``tf.switch_case`` runs only the chosen op, whose weight row is gathered
+outside the switch; only that row gets a gradient. A sep conv keeps no
+activations for the backward pass, which recomputes it
+(`image_ops.recompute_gradient`; the standalone child does the same, so
+timing ratios compare like with like). The output conv reads the loose ends
 gathered from the table (their number is known only at run time) and their
 gathered kernel rows, as the official code: read ids and their kernel rows
-get no gradient. With a fixed (Python) architecture the loose ends are
-concatenated directly, as a standalone model would.
+get no gradient. With a fixed (Python) architecture the nodes are built
+in Python and the loose ends concatenated directly, as a standalone model
+would.
 
 Differences from the official code, on purpose: only the chosen op runs (the
 official code computed all five and indexed the result); gradient clipping
