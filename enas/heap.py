@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+from typing import Any, Callable
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,3 +35,18 @@ def release_free_memory() -> bool:
     return False
   trim(0)
   return True
+
+
+def release_after_first_call(fn: Callable[..., Any]) -> Callable[..., Any]:
+  """`fn` (a compiled function) that frees free heap after its first run."""
+  first = [True]
+
+  @functools.wraps(fn)
+  def call(*args, **kwargs):
+    out = fn(*args, **kwargs)
+    if first[0]:
+      first[0] = False
+      release_free_memory()
+    return out
+
+  return call

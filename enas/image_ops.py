@@ -508,7 +508,6 @@ class SharedWeightModel(keras.Model):
     self.aux_weight = aux_weight
     self._train_traces = 0
     self._eval_traces = 0
-    self._compiled = set()
 
   # ------------------------------------------------------------ subclasses
   def _forward(self, images, arc, training):
@@ -519,11 +518,13 @@ class SharedWeightModel(keras.Model):
     images = tf.TensorSpec([None, *self.image_shape], tf.float32)
     labels = tf.TensorSpec([None], tf.int32)
     arc = tf.TensorSpec([self.space.num_tokens], tf.int32)
-    self._train_fn = tf.function(self._train, autograph=False,
-                                 input_signature=(images, labels, arc,
-                                                  tf.TensorSpec([], tf.float32)))
-    self._eval_fn = tf.function(self._eval, autograph=False,
-                                input_signature=(images, labels, arc))
+    # After each function's first (compiling) run, the compile's freed heap
+    # goes back to the OS (`heap`).
+    self._train_fn = heap.release_after_first_call(tf.function(
+        self._train, autograph=False,
+        input_signature=(images, labels, arc, tf.TensorSpec([], tf.float32))))
+    self._eval_fn = heap.release_after_first_call(tf.function(
+        self._eval, autograph=False, input_signature=(images, labels, arc)))
 
   def _classify(self, features, training):
     """Global average pool -> dropout (training) -> dense without bias."""
@@ -567,26 +568,16 @@ class SharedWeightModel(keras.Model):
       main head), ``accuracy`` (of that batch), ``grad_norm`` (before
       clipping).
     """
-    out = self._train_fn(tf.convert_to_tensor(images, tf.float32),
-                         tf.convert_to_tensor(labels, tf.int32),
-                         as_arc_tensor(arc_tokens),
-                         tf.convert_to_tensor(learning_rate, tf.float32))
-    self._after_call("train")
-    return out
+    return self._train_fn(tf.convert_to_tensor(images, tf.float32),
+                          tf.convert_to_tensor(labels, tf.int32),
+                          as_arc_tensor(arc_tokens),
+                          tf.convert_to_tensor(learning_rate, tf.float32))
 
   def eval_accuracy(self, images, labels, arc_tokens) -> tf.Tensor:
     """Accuracy of the child on a batch: no dropout, batch-statistics BN."""
-    out = self._eval_fn(tf.convert_to_tensor(images, tf.float32),
-                        tf.convert_to_tensor(labels, tf.int32),
-                        as_arc_tensor(arc_tokens))
-    self._after_call("eval")
-    return out
-
-  def _after_call(self, name: str) -> None:
-    """After a function's first (compiling) run, frees the compile's memory."""
-    if name not in self._compiled:
-      self._compiled.add(name)
-      heap.release_free_memory()
+    return self._eval_fn(tf.convert_to_tensor(images, tf.float32),
+                         tf.convert_to_tensor(labels, tf.int32),
+                         as_arc_tensor(arc_tokens))
 
   def fixed_train_step(self, arc_tokens) -> Callable[..., dict]:
     """A separately compiled step of ONE architecture, as a standalone model.
@@ -624,18 +615,10 @@ class SharedWeightModel(keras.Model):
     def step(images, labels, learning_rate):
       return self._step(images, labels, arc, learning_rate, used, sgd)
 
-    compiled = tf.function(step, autograph=False, input_signature=(
-        tf.TensorSpec([None, *self.image_shape], tf.float32),
-        tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.float32)))
-    calls = []
-
-    def fn(images, labels, learning_rate):
-      out = compiled(images, labels, learning_rate)
-      if not calls:  # the first run compiled: free the compile's memory
-        calls.append(1)
-        heap.release_free_memory()
-      return out
-
+    fn = heap.release_after_first_call(tf.function(
+        step, autograph=False, input_signature=(
+            tf.TensorSpec([None, *self.image_shape], tf.float32),
+            tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.float32))))
     fn.variables_used = used
     fn.num_child_params = child_params
     return fn

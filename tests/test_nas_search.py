@@ -48,13 +48,17 @@ class Killed(Exception):
   pass
 
 
-@pytest.fixture(name="task")
-def fixture_task(monkeypatch):
-  task = CountingTask()
+def _installed(monkeypatch, task):
+  """Makes `task` the one `make_task` builds, with a clean gin config."""
   monkeypatch.setattr(tasks, "make_task", lambda: task)
   gin.clear_config()
   yield task
   gin.clear_config()
+
+
+@pytest.fixture(name="task")
+def fixture_task(monkeypatch):
+  yield from _installed(monkeypatch, CountingTask())
 
 
 def run(path, seed=0, log=print, **schedule):
@@ -149,11 +153,7 @@ GROW = dict(grow_from_layers=2, grow_by_layers=1, grow_every=4)
 
 @pytest.fixture(name="growing")
 def fixture_growing(monkeypatch):
-  task = GrowingTask()
-  monkeypatch.setattr(tasks, "make_task", lambda: task)
-  gin.clear_config()
-  yield task
-  gin.clear_config()
+  yield from _installed(monkeypatch, GrowingTask())
 
 
 def test_children_grow_deeper_on_schedule_and_the_controller_learns_on(
