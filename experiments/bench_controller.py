@@ -22,7 +22,7 @@ from experiments import cli  # noqa: E402
 
 cli.import_tensorflow_quietly()
 
-from child import nas_cnn_space  # noqa: E402
+from child.nas_cnn import space as nas_cnn_space  # noqa: E402
 from controller import strategy  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -25,7 +25,7 @@ minibatch. This measures, on random data (no dataset needed):
 Defaults are the official search settings (melodyguan/enas scripts): macro
 batch 128, 12 layers, 36 filters; micro batch 160, 6 (+2) layers, 20
 filters, 5 nodes; 32x32x3 images, 10 classes. ``--space=rnn`` delegates to
-``enas.rnn_benchmark.benchmark(**kwargs) -> dict`` (steps, warmup, seed,
+``enas.recurrent.benchmark.benchmark(**kwargs) -> dict`` (steps, warmup, seed,
 and batch_size / num_nodes when given).
 
 The last line printed is the JSON result.
@@ -95,16 +95,16 @@ def _peak_rss_gb() -> float:
 
 def build(space_name: str):
   """The search space and supergraph of the flags."""
-  from enas import image_spaces
+  from enas.image import spaces as image_spaces
   shape = (FLAGS.image_size, FLAGS.image_size, 3)
   if space_name == "macro":
-    from enas.macro_supergraph import MacroSupergraph
+    from enas.macro.supergraph import MacroSupergraph
     space = image_spaces.macro_space(_setting("num_layers"))
     model = MacroSupergraph(space, input_shape=shape,
                             num_classes=FLAGS.num_classes,
                             out_filters=_setting("out_filters"))
   else:
-    from enas.micro_supergraph import MicroSupergraph
+    from enas.micro.supergraph import MicroSupergraph
     space = image_spaces.micro_space(FLAGS.num_nodes or 5)
     model = MicroSupergraph(space, input_shape=shape,
                             num_classes=FLAGS.num_classes,
@@ -117,7 +117,7 @@ def benchmark_image() -> dict:
   """Runs the measurements of the module docstring for macro or micro."""
   import numpy as np
   import tensorflow as tf
-  from enas import image_spaces
+  from enas.image import spaces as image_spaces
 
   rng = np.random.default_rng(FLAGS.seed)
   space, model = build(FLAGS.space)
@@ -189,9 +189,9 @@ def benchmark_image() -> dict:
 
 
 def benchmark_rnn() -> dict:
-  """Delegates to ``enas.rnn_benchmark.benchmark`` (written elsewhere)."""
+  """Delegates to ``enas.recurrent.benchmark.benchmark`` (written elsewhere)."""
   try:
-    from enas import rnn_benchmark
+    from enas.recurrent import benchmark as rnn_benchmark
   except ImportError as error:
     raise SystemExit(
         f"--space=rnn needs enas/rnn_benchmark.py with "

@@ -25,9 +25,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from child import datasets  # noqa: E402
-from child import language_model as lm  # noqa: E402
-from child import rnn_cell_space  # noqa: E402
-from child.tree_cell import TreeCell, nas_cell  # noqa: E402
+from child.nas_tree_cell import language_model as lm  # noqa: E402
+from child.nas_tree_cell import space as rnn_cell_space  # noqa: E402
+from child.nas_tree_cell.cell import TreeCell, nas_cell  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch_size", 20, "training rows.")

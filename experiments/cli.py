@@ -11,7 +11,7 @@ import time
 from typing import Any, Sequence
 
 from controller import search_space
-from runner import errors
+from controller import errors
 from runner import run_dir as run_dir_lib
 
 

@@ -19,7 +19,7 @@ import gin
 import numpy as np
 
 from controller import strategy as strategy_lib
-from runner import errors
+from controller import errors
 from runner import run_dir as run_dir_lib
 from runner import tasks as tasks_lib
 from runner import workers

@@ -28,7 +28,7 @@ from typing import Any, Iterator, Sequence
 
 import gin
 
-from runner import errors
+from controller import errors
 
 
 def _failed(error: str) -> dict[str, Any]:

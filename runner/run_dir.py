@@ -23,10 +23,11 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from typing import Any, Iterable
 
 import numpy as np
+
+from child.atomic_files import atomic_write_bytes, atomic_write_json
 
 
 class RunDirError(Exception):
@@ -37,27 +38,6 @@ ARCHITECTURES = "architectures.jsonl"
 BEST = "best.json"
 STATE_JSON = "state.json"
 OPERATIVE_CONFIG = "operative_config.gin"
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-  """Writes `data` to `path` so that readers see the old or the new file."""
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
-def atomic_write_json(path: str, value: Any) -> None:
-  atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True)
-                            + "\n").encode())
 
 
 def prepare(output_dir: str, *, resume: bool, overwrite: bool) -> bool:

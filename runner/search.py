@@ -28,10 +28,10 @@ def run_search(output_dir: str, seed: int, resumed: bool,
   if mode == "nas":
     best = nas_search.run_nas_search(run, seed, gin_files, gin_bindings)
   elif mode == "enas":
-    from enas import search as enas_search  # pylint: disable=g-import-not-at-top
+    from enas.image import shared_weights as enas_search  # pylint: disable=g-import-not-at-top
     best = enas_search.run_enas_search(run, seed, resumed)
   elif mode == "enas_rnn":
-    from enas import rnn_search  # pylint: disable=g-import-not-at-top
+    from enas.recurrent import shared_weights as rnn_search  # pylint: disable=g-import-not-at-top
     best = rnn_search.run_enas_rnn_search(run, seed, resumed)
   else:
     raise ValueError(f"unknown search mode {mode!r} (use 'nas', 'enas' or "

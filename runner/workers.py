@@ -22,12 +22,13 @@ _TASK = None
 
 # Modules whose import registers gin configurables.
 _CONFIGURABLE_MODULES = (
-    "child.child_trainer", "child.nas_cnn_space", "child.language_model",
+    "child.nas_cnn.trainer", "child.nas_cnn.space", "child.nas_tree_cell.language_model",
     "controller.strategy", "runner.nas_search", "runner.ray_pool",
     "runner.search",
-    "runner.tasks", "enas.search", "enas.image_spaces",
-    "enas.macro_supergraph", "enas.micro_supergraph", "enas.rnn_supergraph",
-    "enas.rnn_search", "enas.final_training", "enas.rnn_final",
+    "runner.tasks", "child.nas_cnn.task", "child.nas_tree_cell.task",
+    "enas.image.final_task", "enas.recurrent.final_task", "enas.image.shared_weights", "enas.image.spaces",
+    "enas.macro.supergraph", "enas.micro.supergraph", "enas.recurrent.supergraph",
+    "enas.recurrent.shared_weights", "enas.image.final_training", "enas.recurrent.final_training",
 )
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -109,6 +110,6 @@ def make_pool(backend: str, num_workers: int, gin_files: Sequence[str],
   if backend == "ray":
     from runner import ray_pool  # pylint: disable=g-import-not-at-top
     return ray_pool.RayPool(num_workers)
-  from runner import errors  # pylint: disable=g-import-not-at-top
+  from controller import errors  # pylint: disable=g-import-not-at-top
   raise errors.ConfigError(
       f"run_nas_search.backend must be 'local' or 'ray', got {backend!r}")

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from enas import image_spaces as spaces
+from enas.image import spaces as spaces
 
 
 def assert_switch_logits_equal_fixed(model, graph_logits, space, images,

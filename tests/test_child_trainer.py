@@ -9,9 +9,9 @@ import gin  # pylint: disable=g-import-not-at-top
 import numpy as np
 import pytest
 
-from child.child_trainer import (ChildResult, ChildTrainerConfig,
+from child.nas_cnn.trainer import (ChildResult, ChildTrainerConfig,
                                  reward_from_accuracies, train_child)
-from child.nas_cnn_builder import ConvLayer
+from child.nas_cnn.builder import ConvLayer
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from child import nas_cnn_space
+from child.nas_cnn import space as nas_cnn_space
 from controller import lstm_controller as lc
 from controller import reinforce
 from controller import search_space as ss

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from controller import strategy
-from enas import image_spaces
-from enas import micro_supergraph  # noqa: F401  (registers MicroSupergraph)
+from enas.image import spaces as image_spaces
+from enas.micro import supergraph as micro_supergraph  # noqa: F401  (registers MicroSupergraph)
 from enas import schedules
-from enas import search
+from enas.image import shared_weights as search
 from runner import run_dir as run_dir_lib
 
 

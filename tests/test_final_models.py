@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas import final_models as fm
-from enas import final_training as ft
-from enas import image_spaces as spaces
+from enas.image import final_models as fm
+from enas.image import final_training as ft
+from enas.image import spaces as spaces
 
 SMALL = dict(input_shape=(16, 16, 3), num_classes=10, out_filters=8)
 

@@ -1,4 +1,4 @@
-"""Specification of `enas.id_table.IdTable`, the micro cell's id store (§2.4).
+"""Specification of `enas.micro.id_table.IdTable`, the micro cell's id store (§2.4).
 
 Reads at tensor indices must give the written values, and the gradients must
 equal those of plain Python indexing: each read's gradient reaches the one
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas.id_table import IdTable
+from enas.micro.id_table import IdTable
 
 SHAPE = (None, 3)
 

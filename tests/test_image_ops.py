@@ -1,10 +1,10 @@
-"""Specification of shared building blocks in `enas.image_ops`."""
+"""Specification of shared building blocks in `enas.image.ops`."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from enas import image_ops
+from enas.image import ops as image_ops
 
 
 @pytest.mark.parametrize("strides,size,padding", [(1, 3, "SAME"),

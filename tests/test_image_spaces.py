@@ -5,7 +5,7 @@ import pytest
 
 from controller.search_space import (AnchorStep, ArchitectureError,
                                      Categorical, Pick, Skip)
-from enas import image_spaces as spaces
+from enas.image import spaces as spaces
 
 
 # ------------------------------------------------------------------- macro

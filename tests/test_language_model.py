@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from child import language_model as lm
-from child import rnn_cell_space as rcs
+from child.nas_tree_cell import language_model as lm
+from child.nas_tree_cell import space as rcs
 from child.datasets import TextCorpus, batchify
-from child.tree_cell import TreeCell
+from child.nas_tree_cell.cell import TreeCell
 
 VOCAB = 10
 

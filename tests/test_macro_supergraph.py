@@ -8,8 +8,8 @@ import pytest
 import keras
 import tensorflow as tf
 
-from enas import image_spaces as spaces
-from enas.macro_supergraph import MacroSupergraph
+from enas.image import spaces as spaces
+from enas.macro.supergraph import MacroSupergraph
 import supergraph_checks
 
 LAYERS, BATCH, SHAPE = 6, 4, (8, 8, 3)

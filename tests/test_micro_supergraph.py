@@ -9,8 +9,8 @@ import pytest
 import keras
 import tensorflow as tf
 
-from enas import image_spaces as spaces
-from enas.micro_supergraph import MicroSupergraph
+from enas.image import spaces as spaces
+from enas.micro.supergraph import MicroSupergraph
 import supergraph_checks
 
 NODES, BATCH, SHAPE = 2, 4, (8, 8, 3)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from child.nas_cnn_builder import (ConvLayer, build_cnn, count_params,
+from child.nas_cnn.builder import (ConvLayer, build_cnn, count_params,
                                    dangling_layers, validate_layers)
 
 SMALL = (8, 8, 1)

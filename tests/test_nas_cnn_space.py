@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from child import nas_cnn_builder
-from child import nas_cnn_space
+from child.nas_cnn import builder as nas_cnn_builder
+from child.nas_cnn import space as nas_cnn_space
 from controller import lstm_controller
 from controller import search_space as ss
 

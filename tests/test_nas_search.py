@@ -5,8 +5,9 @@ import json
 import gin
 import pytest
 
-from child import nas_cnn_space
-from runner import errors
+from child.nas_cnn import space as nas_cnn_space
+from child.nas_cnn import task as nas_cnn_task
+from controller import errors
 from runner import nas_search
 from runner import run_dir as run_dir_lib
 from runner import tasks
@@ -198,7 +199,7 @@ def test_a_schedule_deeper_than_the_space_is_refused(tmp_path, growing):
 
 def test_the_image_task_parses_children_of_any_depth_up_to_its_own():
   gin.clear_config()
-  task = tasks.ImageClassificationTask()  # 6 layers; no data is loaded
+  task = nas_cnn_task.ImageClassificationTask()  # 6 layers; no data is loaded
   three = task.space_with_layers(3)
   text = nas_search.strategy_lib.RandomSearch(three, seed=1).ask(1)[0].arc
   assert task.parse(text.to_string()).space.meta("num_layers") == 3

@@ -11,7 +11,7 @@ import os
 import gin
 import pytest
 
-from runner import errors
+from controller import errors
 from runner import ray_pool
 from runner import workers
 import test_binaries

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from child import rnn_cell_space as rcs
+from child.nas_tree_cell import space as rcs
 from controller.search_space import ArchitectureError, Categorical, SearchSpace
 
 

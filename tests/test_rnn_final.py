@@ -19,10 +19,11 @@ import pytest
 import tensorflow as tf
 
 from controller.search_space import ArchitectureError
-from enas import rnn_final as rf
-from enas import rnn_space
-from enas import rnn_supergraph as sg
-from enas.rnn_benchmark import random_arcs
+from enas.recurrent import final_task
+from enas.recurrent import final_training as rf
+from enas.recurrent import space as rnn_space
+from enas.recurrent import supergraph as sg
+from enas.recurrent.benchmark import random_arcs
 
 VOCAB, HIDDEN, BATCH, BPTT = 30, 8, 4, 6
 NO_DROPOUT = sg.Dropout(1.0, 1.0, 1.0, 1.0)
@@ -244,7 +245,7 @@ def test_count_params_of_the_paper_cell_is_the_hand_formula():
 
 def test_the_task_parses_names_draws_from_its_space_and_counts():
   from runner import tasks  # pylint: disable=g-import-not-at-top
-  task = tasks.EnasRnnFinalTask()
+  task = final_task.EnasRnnFinalTask()
   assert task.space.num_tokens == 23
   assert task.parse("lstm") == "lstm"
   assert str(task.parse("paper_enas_cell")) == rnn_space.PAPER_FINAL_CELL

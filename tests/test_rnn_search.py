@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from controller import strategy as strategy_lib
-from enas import rnn_search
-from enas import rnn_space
+from enas.recurrent import shared_weights as rnn_search
+from enas.recurrent import space as rnn_space
 from runner import run_dir as run_dir_lib
 
 NUM_NODES = 4

@@ -3,7 +3,7 @@
 import pytest
 
 from controller.search_space import ArchitectureError, Categorical, Pick
-from enas.rnn_space import (ACTIVATIONS, PAPER_FINAL_CELL, RnnCell, decode_rnn,
+from enas.recurrent.space import (ACTIVATIONS, PAPER_FINAL_CELL, RnnCell, decode_rnn,
                             rnn_cell_space)
 
 

@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from controller.search_space import ArchitectureError
-from enas import rnn_space
-from enas import rnn_supergraph as sg
-from enas.rnn_benchmark import random_arcs
+from enas.recurrent import space as rnn_space
+from enas.recurrent import supergraph as sg
+from enas.recurrent.benchmark import random_arcs
 
 VOCAB, HIDDEN, BPTT, BATCH = 50, 16, 5, 4
 NO_DROPOUT = dict(embedding_keep=1.0, x_keep=1.0, h_keep=1.0, output_keep=1.0)

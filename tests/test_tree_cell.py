@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from child import rnn_cell_space as rcs
-from child.tree_cell import TreeCell, cell_factory
+from child.nas_tree_cell import space as rcs
+from child.nas_tree_cell.cell import TreeCell, cell_factory
 
 BATCH, STEPS, INPUT, UNITS = 3, 5, 4, 6
 

@@ -1,6 +1,6 @@
 """The ENAS recurrent-cell supergraph: one set of shared weights, one compiled step.
 
-Pham et al. 2018, §2.2. Every cell of `enas.rnn_space.rnn_cell_space` is a
+Pham et al. 2018, §2.2. Every cell of `enas.recurrent.space.rnn_cell_space` is a
 subgraph of one DAG over `num_nodes` nodes, with these computations:
 
   node 0:  c_0 = sigmoid(x_t W_xc + h_{t-1} W_hc)
@@ -26,7 +26,7 @@ computes all four and sums them weighted by a one-hot vector: no control
 flow, but 4x the elementwise work and 4x the activation memory kept for the
 backward pass, for every node and time step. Measured at the search sizes on
 a shared 2-core CPU (indicative): switch about 1.1x the step time of the same
-cell compiled alone, onehot about 1.5-1.8x (`enas.rnn_benchmark`).
+cell compiled alone, onehot about 1.5-1.8x (`enas.recurrent.benchmark`).
 
 Differences from google-research ``enas_lm`` (src/child.py), on purpose:
   * enas_lm keeps one matrix per (node, activation, previous node), 4x the
@@ -73,7 +73,7 @@ import tensorflow as tf
 
 from child.datasets import batchify
 from controller.search_space import Architecture, SearchSpace
-from enas import rnn_space
+from enas.recurrent import space as rnn_space
 
 ACTIVATION_FNS = (tf.tanh, tf.nn.relu, tf.identity, tf.sigmoid)
 """Activation functions by id, in `rnn_space.ACTIVATIONS` order."""
@@ -326,7 +326,7 @@ class RnnSupergraph(tf.Module):
     """Builds the shared weights and the two compiled functions.
 
     Args:
-      space: an `enas.rnn_space.rnn_cell_space`.
+      space: an `enas.recurrent.space.rnn_cell_space`.
       vocab_size: V.
       hidden_size: H (embedding size = hidden size, tied softmax).
       embedding_keep: word keep probability.

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from child.nas_cnn_builder import ConvLayer, build_cnn, count_params
+from child.nas_cnn.builder import ConvLayer, build_cnn, count_params
 
 OK = "ok"
 FAILED = "failed"
@@ -249,7 +249,7 @@ def train_child(layers: Sequence[ConvLayer], dataset, config: ChildTrainerConfig
   `seed`, so equal seeds give equal accuracies.
 
   Args:
-    layers: the decoded architecture (see `child.nas_cnn_builder`).
+    layers: the decoded architecture (see `child.nas_cnn.builder`).
     dataset: has x_train, y_train, x_valid, y_valid (float32 NHWC images,
       int labels), input_shape and num_classes.
     config: training settings.

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import gin
 
-from child.nas_cnn_builder import ConvLayer
+from child.nas_cnn.builder import ConvLayer
 from controller import search_space as ss
 
 

@@ -14,7 +14,7 @@ Measures, at the paper's search sizes by default (batch 20, bptt 35, hidden
 * peak RSS in GiB (``resource.getrusage``; after the supergraph, and at the
   end, which includes the fixed model).
 
-Run ``python -m enas.rnn_benchmark --steps=3 --num_archs=5``; the last line
+Run ``python -m enas.recurrent.benchmark --steps=3 --num_archs=5``; the last line
 printed is the result as JSON. Timings on a shared CPU are indicative only:
 the result carries the 1-minute load average.
 """
@@ -32,8 +32,8 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-from enas import rnn_space
-from enas import rnn_supergraph as sg
+from enas.recurrent import space as rnn_space
+from enas.recurrent import supergraph as sg
 
 
 class FixedRnnLM(tf.Module):

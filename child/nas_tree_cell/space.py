@@ -119,7 +119,7 @@ def tree_cell_space(base: int = 8) -> SearchSpace:
 
 @dataclasses.dataclass(frozen=True)
 class TreeCellSpec:
-  """A decoded §3.4 cell: what `child.tree_cell.TreeCell` builds.
+  """A decoded §3.4 cell: what `child.nas_tree_cell.cell.TreeCell` builds.
 
   Attributes:
     base: number of leaves.

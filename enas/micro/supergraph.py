@@ -67,9 +67,9 @@ import keras
 import tensorflow as tf
 
 from controller.search_space import SearchSpace
-from enas import id_table
-from enas import image_ops
-from enas import image_spaces
+from enas.micro import id_table
+from enas.image import ops as image_ops
+from enas.image import spaces as image_spaces
 
 
 class SharedCell(keras.layers.Layer):

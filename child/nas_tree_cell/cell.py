@@ -1,9 +1,9 @@
 """Keras 3 recurrent cells for the §3.4 search space (Zoph & Le 2017).
 
-`TreeCell` builds any `TreeCellSpec` (see `child.rnn_cell_space` for the
+`TreeCell` builds any `TreeCellSpec` (see `child.nas_tree_cell.space` for the
 node numbering and semantics) as a cell for `keras.layers.RNN`. Its state is
 ``[h, c]``, the same order as `keras.layers.LSTMCell`, so the two are
-interchangeable in `child.language_model`.
+interchangeable in `child.nas_tree_cell.language_model`.
 
 Parameters: ``kernel`` (input_dim, base * units), ``recurrent_kernel``
 (units, base * units) and ``bias`` (base * units,). Slice i (columns
@@ -23,8 +23,8 @@ from typing import Callable, Union
 import keras
 from keras import ops
 
-from child import rnn_cell_space
-from child.rnn_cell_space import TreeCellSpec
+from child.nas_tree_cell import space as rnn_cell_space
+from child.nas_tree_cell.space import TreeCellSpec
 from controller.search_space import Architecture
 
 _ACTIVATIONS = {

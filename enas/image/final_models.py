@@ -65,8 +65,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from enas import image_ops
-from enas import image_spaces
+from enas.image import ops as image_ops
+from enas.image import spaces as image_spaces
 
 # Op ids of `image_spaces.MACRO_OPS` and `image_spaces.MICRO_OPS`.
 _MACRO_KERNEL = {0: 3, 1: 3, 2: 5, 3: 5}

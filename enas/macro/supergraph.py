@@ -12,7 +12,7 @@ Pham et al. 2018, §2.3; layout of the official shared model (melodyguan/enas
             one reduction per (pool, node))
   head:     global average pool -> dropout(keep_prob) -> dense (no bias)
 
-Node j is the stem (j = 0) or layer j - 1, as in `enas.image_spaces`. In the
+Node j is the stem (j = 0) or layer j - 1, as in `enas.image.spaces`. In the
 shared model the skips are SUMMED with the op output and the width stays F
 (the final model concatenates and doubles the width at each reduction).
 
@@ -36,8 +36,8 @@ import gin
 import tensorflow as tf
 
 from controller.search_space import SearchSpace
-from enas import image_ops
-from enas import image_spaces
+from enas.image import ops as image_ops
+from enas.image import spaces as image_spaces
 
 
 def make_macro_op(op: int, in_channels: int, filters: int, *,

@@ -1,6 +1,6 @@
 """ENAS search for the recurrent cell on Penn Treebank (Pham et al. 2018, §2.1-2.2, §3.1).
 
-One `enas.rnn_supergraph.RnnSupergraph` holds every cell's weights. Each
+One `enas.recurrent.supergraph.RnnSupergraph` holds every cell's weights. Each
 epoch:
 
 1. Shared-weight training: one pass over the PTB training stream in
@@ -62,7 +62,7 @@ import numpy as np
 
 from controller import strategy as strategy_lib
 from enas.schedules import step_decay_lr
-from runner import errors
+from controller import errors
 from runner import run_dir as run_dir_lib
 
 EPOCHS_FILE = "epochs.jsonl"
@@ -194,10 +194,10 @@ def stream_ppl(model, ids: np.ndarray, arc_tokens, batch_size: int, bptt: int,
                max_log_ppl: float) -> float:
   """Perplexity of one cell over a whole token stream, state carried, capped.
 
-  As `enas.rnn_supergraph.valid_perplexity`, with the log-perplexity capped
+  As `enas.recurrent.supergraph.valid_perplexity`, with the log-perplexity capped
   (an exploding cell's NLL can exceed what ``math.exp`` takes).
   """
-  from enas import rnn_supergraph  # pylint: disable=g-import-not-at-top
+  from enas.recurrent import supergraph as rnn_supergraph  # pylint: disable=g-import-not-at-top
   state = model.initial_state(batch_size)
   total, count = 0.0, 0
   for x, y in rnn_supergraph.lm_windows(ids, batch_size, bptt):
@@ -233,7 +233,7 @@ def derive(model, strategy, valid_ids: np.ndarray, config: EnasRnnConfig,
 def best_of(scored: Sequence[tuple[float, float, Any]],
             derived_on: str) -> dict[str, Any]:
   """best.json for the highest-reward (reward, ppl, architecture) triple."""
-  from enas import rnn_space  # pylint: disable=g-import-not-at-top
+  from enas.recurrent import space as rnn_space  # pylint: disable=g-import-not-at-top
   reward, ppl, arc = max(scored, key=lambda triple: triple[0])
   return {"arc": arc.to_string(), "space": arc.space.name, "reward": reward,
           "valid_ppl": ppl, "derived_on": derived_on,
@@ -459,8 +459,8 @@ def run_enas_rnn_search(run: run_dir_lib.RunDir, seed: int, resumed: bool,
     FloatingPointError: the shared weights diverged (see module doc).
   """
   from child import datasets  # pylint: disable=g-import-not-at-top
-  from enas import rnn_space  # pylint: disable=g-import-not-at-top
-  from enas import rnn_supergraph  # pylint: disable=g-import-not-at-top
+  from enas.recurrent import space as rnn_space  # pylint: disable=g-import-not-at-top
+  from enas.recurrent import supergraph as rnn_supergraph  # pylint: disable=g-import-not-at-top
   config = config or EnasRnnConfig()
   corpus = datasets.load_ptb(config.data_dir)
   train_ids = corpus.train[:config.max_train_tokens]

@@ -33,9 +33,9 @@ import numpy as np
 import tensorflow as tf
 
 from controller.search_space import Architecture
-from enas import final_models
-from enas import image_ops
-from enas import image_spaces
+from enas.image import final_models
+from enas.image import ops as image_ops
+from enas.image import spaces as image_spaces
 from enas.schedules import cosine_lr
 
 OK = "ok"

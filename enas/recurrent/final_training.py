@@ -5,7 +5,7 @@ fixed model holds only that cell's weights, as the official fixed model
 (melodyguan/enas ``src/ptb/ptb_enas_child.py`` with ``fixed_arc``): the
 embedding ``[V, H]`` (also the softmax weights: tied), node 0's ``[2H, 2H]``
 and ONE ``[H, 2H]`` matrix per later node (the pair it reads), no biases. The
-cell equations are those of the supergraph (`enas.rnn_supergraph.cell_step`
+cell equations are those of the supergraph (`enas.recurrent.supergraph.cell_step`
 over `fixed_wiring`, so the choices are Python constants: no gathers, no
 control flow), and the masks are its `sample_masks`.
 
@@ -86,10 +86,11 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from child import atomic_files
 from child.datasets import batchify
 from controller.search_space import Architecture, ArchitectureError
-from enas import rnn_space
-from enas import rnn_supergraph as sg
+from enas.recurrent import space as rnn_space
+from enas.recurrent import supergraph as sg
 from enas import schedules
 
 OK = "ok"
@@ -491,12 +492,11 @@ def count_params(arc: Any, config: RnnFinalConfig) -> int:
 
 def save_weights(model: FinalRnnLM, output_dir: str) -> str:
   """Writes ``output_dir/weights.npz`` atomically; returns its path."""
-  from runner import run_dir  # pylint: disable=g-import-not-at-top
   os.makedirs(output_dir, exist_ok=True)
   buffer = io.BytesIO()
   np.savez(buffer, **model.get_weights())
   path = os.path.join(output_dir, WEIGHTS_FILE)
-  run_dir.atomic_write_bytes(path, buffer.getvalue())
+  atomic_files.atomic_write_bytes(path, buffer.getvalue())
   return path
 
 

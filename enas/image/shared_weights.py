@@ -39,7 +39,7 @@ import numpy as np
 
 from controller import strategy as strategy_lib
 from enas.schedules import cosine_lr
-from runner import errors
+from controller import errors
 from runner import run_dir as run_dir_lib
 
 
@@ -116,14 +116,14 @@ def _augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def build_space_and_supergraph(config: EnasConfig, input_shape, num_classes):
   """The search space and its supergraph, as gin configures them."""
-  from enas import image_spaces  # pylint: disable=g-import-not-at-top
+  from enas.image import spaces as image_spaces  # pylint: disable=g-import-not-at-top
   if config.space == "macro":
-    from enas import macro_supergraph  # pylint: disable=g-import-not-at-top
+    from enas.macro import supergraph as macro_supergraph  # pylint: disable=g-import-not-at-top
     space = image_spaces.macro_space()
     model = macro_supergraph.MacroSupergraph(
         space, input_shape=input_shape, num_classes=num_classes)
   elif config.space == "micro":
-    from enas import micro_supergraph  # pylint: disable=g-import-not-at-top
+    from enas.micro import supergraph as micro_supergraph  # pylint: disable=g-import-not-at-top
     space = image_spaces.micro_space()
     model = micro_supergraph.MicroSupergraph(
         space, input_shape=input_shape, num_classes=num_classes)
@@ -263,7 +263,7 @@ def derive(model, strategy, data, config: EnasConfig, seed: int
 
 def best_of(scored, derived_on: str) -> dict[str, Any]:
   """best.json for the highest-scoring (score, architecture) pair."""
-  from enas import image_spaces  # pylint: disable=g-import-not-at-top
+  from enas.image import spaces as image_spaces  # pylint: disable=g-import-not-at-top
   score, arc = max(scored, key=lambda pair: pair[0])
   decode = (image_spaces.decode_micro
             if arc.space.name == image_spaces.MICRO_SPACE_NAME

@@ -45,7 +45,7 @@ import tensorflow as tf
 from keras import ops
 
 from child.datasets import batchify
-from child.tree_cell import CellLike, cell_factory as make_cell_factory
+from child.nas_tree_cell.cell import CellLike, cell_factory as make_cell_factory
 
 CellFactory = Callable[[int], keras.layers.Layer]
 
@@ -410,7 +410,7 @@ def train_language_model(spec_or_cell: CellLike, corpus,
   """Trains one child language model and scores it (Zoph & Le §3.4).
 
   Args:
-    spec_or_cell: what `child.tree_cell.cell_factory` accepts: an
+    spec_or_cell: what `child.nas_tree_cell.cell.cell_factory` accepts: an
       architecture of `tree_cell_space`, a `TreeCellSpec`, ``"lstm"``,
       ``"nas"`` or a ``units -> cell`` callable.
     corpus: has int id arrays ``train``, ``valid``, ``test`` and ``vocab``
@@ -421,7 +421,7 @@ def train_language_model(spec_or_cell: CellLike, corpus,
   Returns:
     An `LMResult`. Never raises: a diverging child (NaN / infinite loss or
     perplexity) or any exception while building, training or evaluating
-    gives status "failed" and reward 0, as `child.child_trainer.train_child`
+    gives status "failed" and reward 0, as `child.nas_cnn.trainer.train_child`
     does for CNN children. The Keras session is cleared afterwards.
   """
   config = config or LanguageModelConfig()

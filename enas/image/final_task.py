@@ -1,0 +1,53 @@
+"""ENAS image final training as a task (§3.2): retrain a derived macro or micro architecture."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any
+
+import gin
+import numpy as np
+
+from controller import search_space as ss
+
+from child.outcome import finite_or_none
+
+
+@gin.configurable
+class EnasImageFinalTask:
+  """ENAS §3.2: retrain a derived macro or micro architecture from scratch.
+
+  Used by `experiments.train_final`, `experiments.count_params` and
+  `experiments.compare`; the settings are `enas.image.final_training.
+  FinalTrainingConfig` (official ones in gin/enas/cifar10_*_final.gin).
+  The space (for random architectures) has `FinalTrainingConfig.num_nodes`
+  nodes per cell (micro) or `num_layers` layers (macro), the official sizes
+  when unset; `parse` takes the size from the architecture string's length.
+  """
+
+  def __init__(self):
+    from enas.image import final_training  # pylint: disable=g-import-not-at-top
+    from enas.image import spaces as image_spaces  # pylint: disable=g-import-not-at-top
+    self._final = final_training
+    self.config = final_training.FinalTrainingConfig()
+    config = self.config
+    if config.space == "macro":
+      self.space = image_spaces.macro_space(config.num_layers or 12)
+    else:
+      self.space = image_spaces.micro_space(config.num_nodes or 5)
+
+  def parse(self, text: str):
+    return self._final.parse_arc(text, self.config)
+
+  def evaluate(self, arc, seed: int,
+               final_dir: str | None = None) -> dict[str, Any]:
+    return finite_or_none(self._final.train_final_image(
+        arc, self.config, seed, output_dir=final_dir))
+
+  def count_params(self, arc, input_shape, num_classes) -> int:
+    from child.nas_cnn import builder as nas_cnn_builder  # pylint: disable=g-import-not-at-top
+    model = self._final.build_final_model(arc, self.config, input_shape,
+                                          num_classes)
+    return nas_cnn_builder.count_params(model)
