@@ -64,16 +64,23 @@ def user_errors():
     sys.exit(130)
 
 
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   """Parses gin, turning its errors into `UsageError`."""
-  from runner import workers  # pylint: disable=g-import-not-at-top
+  import gin  # pylint: disable=g-import-not-at-top
+  from runner import tasks  # pylint: disable=g-import-not-at-top
   if not gin_files:
     raise UsageError("pass at least one --gin_file (see gin/)")
   for path in gin_files:
     if not os.path.exists(path):
       raise UsageError(f"gin file not found: {path}")
   try:
-    workers.configure(gin_files, gin_bindings)
+    tasks.import_configurables()
+    gin.add_config_file_search_path(_REPO_ROOT)
+    gin.parse_config_files_and_bindings(
+        list(gin_files), list(gin_bindings), skip_unknown=False)
   except (ValueError, SyntaxError, KeyError, TypeError) as e:
     raise UsageError(f"bad gin configuration: {_first_line(e)}") from None
 
@@ -89,19 +96,27 @@ def run_search(gin_files, gin_bindings, output_dir, *, seed, resume,
   """Parses gin, prepares the run directory and runs the configured search."""
   parse_gin(gin_files, gin_bindings)
   resumed = run_dir_lib.prepare(output_dir, resume=resume, overwrite=overwrite)
-  from runner import search  # pylint: disable=g-import-not-at-top
+  import gin  # pylint: disable=g-import-not-at-top
+  from runner import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
+  from runner import loop  # pylint: disable=g-import-not-at-top
+  run = run_dir_lib.RunDir(output_dir)
   try:
-    return search.run_search(output_dir, seed, resumed, gin_files,
-                             gin_bindings)
+    if not resumed:
+      run.write_config(gin.config_str())
+    experiment = experiment_lib.make_experiment(seed)
+    best = loop.run_search(run, experiment.strategy, experiment.evaluator,
+                           experiment.budget, seed)
   except Exception:
     # A fresh run that failed before any child or epoch finished leaves no
     # directory behind, so the same command can simply be run again once
     # fixed; one with saved progress is kept for --resume.
-    run = run_dir_lib.RunDir(output_dir)
     if (not resumed and not run.children()
         and not os.path.exists(run.file(run_dir_lib.STATE_JSON))):
       shutil.rmtree(output_dir, ignore_errors=True)
     raise
+  # The settings the run actually read.
+  run.write_config(gin.operative_config_str())
+  return best
 
 
 def print_result(best: dict[str, Any], output_dir: str) -> None:
@@ -123,7 +138,7 @@ def print_result(best: dict[str, Any], output_dir: str) -> None:
   else:
     print("decisions: " + json.dumps(best.get("decisions", {}))[:2000])
   files = [name for name in ("best.json", "architectures.jsonl",
-                              "epochs.jsonl", "operative_config.gin")
+                              "rounds.jsonl", "operative_config.gin")
            if os.path.exists(os.path.join(output_dir, name))]
   print(f"results: {os.path.abspath(output_dir)} ({', '.join(files)})")
 

@@ -14,7 +14,7 @@ as a failed child with reward 0, and the other actors carry on; if every
 actor is gone the run stops with a one-line error (finished children are
 already saved, so ``--resume`` continues).
 
-Select it with ``run_nas_search.backend = 'ray'`` (see ``gin/nas/ray.gin``);
+Select it with ``FromScratch.backend = 'ray'`` (see ``gin/nas/ray.gin``);
 ``RayPool.address`` is ``None`` for a Ray instance on this machine only,
 ``'auto'`` or ``'ray://host:10001'`` for an existing cluster, on whose every
 node rlnas and the data must be installed (or shipped with
@@ -23,12 +23,12 @@ node rlnas and the data must be installed (or shipped with
 
 from __future__ import annotations
 
-import os
 from typing import Any, Iterator, Sequence
 
 import gin
 
 from controller import errors
+from runner import workers
 
 
 def _failed(error: str) -> dict[str, Any]:
@@ -36,36 +36,19 @@ def _failed(error: str) -> dict[str, Any]:
           "error": error}
 
 
-class _ChildWorker:
-  """A Ray actor's body: one task, many children."""
-
-  def __init__(self, config_text: str, threads: int):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from runner import tasks  # pylint: disable=g-import-not-at-top
-    from runner import workers  # pylint: disable=g-import-not-at-top
-    workers.import_configurables()
-    gin.parse_config(config_text)
-    self._task = tasks.make_task()
-
-  def evaluate(self, slot: int, arc_text: str, seed: int):
-    arc = self._task.parse(arc_text)
-    return slot, self._task.evaluate(arc, seed)
-
-
-@gin.configurable(denylist=["num_workers"])
+@gin.configurable(denylist=["num_workers", "config_text"])
 class RayPool:
   """Trains children on `num_workers` Ray actors."""
 
-  def __init__(self, num_workers: int, address: str | None = None,
+  def __init__(self, num_workers: int, config_text: str,
+               address: str | None = None,
                cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0,
                runtime_env: dict[str, Any] | None = None):
     """Starts (or joins) Ray and creates the actors.
 
     Args:
       num_workers: actors, each training one child at a time.
+      config_text: the run's gin configuration, parsed by every actor.
       address: ``None`` starts Ray on this machine; otherwise an existing
         cluster's address (``'auto'``, ``'ray://host:10001'``).
       cpus_per_worker: CPUs Ray reserves per actor (also its TensorFlow
@@ -81,7 +64,7 @@ class RayPool:
       import ray  # pylint: disable=g-import-not-at-top
     except ImportError:
       raise errors.ConfigError(
-          "run_nas_search.backend = 'ray' needs Ray: "
+          "FromScratch.backend = 'ray' needs Ray: "
           "pip install -e '.[distributed]'") from None
     if num_workers < 1 or cpus_per_worker <= 0 or gpus_per_worker < 0:
       raise errors.ConfigError(
@@ -96,9 +79,8 @@ class RayPool:
       ray.init(address=address, runtime_env=env, include_dashboard=False,
                configure_logging=False, log_to_driver=False)
     actor = ray.remote(num_cpus=cpus_per_worker,
-                       num_gpus=gpus_per_worker)(_ChildWorker)
+                       num_gpus=gpus_per_worker)(workers.ChildWorker)
     threads = max(1, int(cpus_per_worker))
-    config_text = gin.config_str()
     self._actors = [actor.remote(config_text, threads)
                     for _ in range(num_workers)]
     self.num_workers = num_workers

@@ -3,15 +3,15 @@
 A run directory holds:
 
 * ``operative_config.gin``: the gin configuration the run used.
-* ``architectures.jsonl``: one JSON line per evaluated child, appended and
-  flushed to disk as each child finishes (index, controller_step, arc,
-  reward, valid_accuracy, params, seconds, status, error).
-* ``state-<step>.npz`` + ``state.json``: the strategy's state after the
-  last completed controller update. ``state.json`` is the commit point: it
+* ``architectures.jsonl``: one JSON line per evaluated architecture,
+  appended and flushed to disk as each finishes (see `runner.loop`).
+* ``rounds.jsonl``: one JSON line per finished round of the search.
+* ``state-<round>.npz`` + ``state.json``: the strategy's and evaluator's
+  state after the last finished round. ``state.json`` is the commit point: it
   is replaced atomically after the npz of its step is complete and names
   that file, so a reader never trusts a half-written checkpoint; older npz
   files are removed after the commit.
-* ``best.json``: the best child so far (replaced atomically).
+* ``best.json``: the search's result (replaced atomically).
 
 Every whole-file write goes to a temporary file in the same directory and is
 moved into place with `os.replace`, so a kill never leaves a truncated file.
@@ -73,17 +73,17 @@ class RunDir:
   def file(self, name: str) -> str:
     return os.path.join(self.path, name)
 
-  # children ------------------------------------------------------------
-  def append_child(self, record: dict[str, Any]) -> None:
-    """Appends one finished child and forces it to disk."""
-    with open(self.file(ARCHITECTURES), "a") as f:
+  # json-lines logs -----------------------------------------------------
+  def append_jsonl(self, name: str, record: dict[str, Any]) -> None:
+    """Appends one line to the log `name` and forces it to disk."""
+    with open(self.file(name), "a") as f:
       f.write(json.dumps(record, sort_keys=True) + "\n")
       f.flush()
       os.fsync(f.fileno())
 
-  def children(self) -> list[dict[str, Any]]:
-    """Every complete child line (a torn last line from a kill is skipped)."""
-    path = self.file(ARCHITECTURES)
+  def read_jsonl(self, name: str) -> list[dict[str, Any]]:
+    """Every complete line of the log `name` (a torn last line is skipped)."""
+    path = self.file(name)
     if not os.path.exists(path):
       return []
     out = []
@@ -95,10 +95,21 @@ class RunDir:
           continue
     return out
 
-  def rewrite_children(self, records: Iterable[dict[str, Any]]) -> None:
-    """Atomically replaces the child log (used to drop a torn line)."""
+  def rewrite_jsonl(self, name: str, records: Iterable[dict[str, Any]]) -> None:
+    """Atomically replaces the log `name` (drops torn or uncommitted lines)."""
     text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    atomic_write_bytes(self.file(ARCHITECTURES), text.encode())
+    atomic_write_bytes(self.file(name), text.encode())
+
+  def append_child(self, record: dict[str, Any]) -> None:
+    """Appends one evaluated architecture to ``architectures.jsonl``."""
+    self.append_jsonl(ARCHITECTURES, record)
+
+  def children(self) -> list[dict[str, Any]]:
+    """Every complete line of ``architectures.jsonl``."""
+    return self.read_jsonl(ARCHITECTURES)
+
+  def rewrite_children(self, records: Iterable[dict[str, Any]]) -> None:
+    self.rewrite_jsonl(ARCHITECTURES, records)
 
   # strategy state ------------------------------------------------------
   def save_state(self, step: int, arrays: dict[str, np.ndarray],

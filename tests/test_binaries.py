@@ -15,8 +15,8 @@ DIGITS = [
     "nas_cnn_space.num_filters = (4, 8)",
     "ChildTrainerConfig.epochs = 1",
     "ChildTrainerConfig.batch_size = 50",
-    "run_nas_search.num_children = 4",
-    "run_nas_search.children_per_update = 2",
+    "SearchBudget.rounds = 2",
+    "SearchBudget.samples_per_update = 2",
 ]
 
 
@@ -108,8 +108,8 @@ def test_a_language_model_search_and_final_training_run_on_local_ptb_files(
               "LanguageModelConfig.hidden_size = 8",
               "LanguageModelConfig.max_steps_per_epoch = 5",
               "LanguageModelConfig.max_eval_tokens = 200",
-              "run_nas_search.num_children = 2",
-              "run_nas_search.children_per_update = 2"]
+              "SearchBudget.rounds = 1",
+              "SearchBudget.samples_per_update = 2"]
   args = ["--gin_file=gin/nas/ptb_cpu.gin"] + [f"--gin_bindings={b}"
                                                for b in bindings]
   result = run("experiments.search", *args, f"--output_dir={tmp_path / 'run'}")
@@ -127,10 +127,10 @@ def test_a_language_model_search_and_final_training_run_on_local_ptb_files(
 def test_the_readme_quickstart_is_an_enas_search_printing_the_derived_cell(
     tmp_path):
   shrink = ["EnasConfig.dataset = 'digits'", "EnasConfig.num_valid = 200",
-            "EnasConfig.max_train = 400", "EnasConfig.epochs = 2",
+            "EnasConfig.max_train = 400", "SearchBudget.rounds = 2",
             "EnasConfig.max_steps_per_epoch = 3",
-            "EnasConfig.controller_steps = 2",
-            "EnasConfig.controller_aggregate = 2",
+            "SearchBudget.updates_per_round = 2",
+            "SearchBudget.samples_per_update = 2",
             "EnasConfig.derive_samples = 3"]
   result = run("experiments.search", "--gin_file=gin/quickstart.gin",
                f"--output_dir={tmp_path / 'run'}",
@@ -138,7 +138,7 @@ def test_the_readme_quickstart_is_an_enas_search_printing_the_derived_cell(
   assert result.returncode == 0, result.stderr
   assert "best architecture (enas_micro):" in result.stdout
   assert "normal cell:" in result.stdout and "reduction cell:" in result.stdout
-  epochs = (tmp_path / "run" / "epochs.jsonl").read_text().splitlines()
+  epochs = (tmp_path / "run" / "rounds.jsonl").read_text().splitlines()
   assert len(epochs) == 2
   best = json.loads((tmp_path / "run" / "best.json").read_text())
   assert best["valid_accuracy"] == max(c["valid_accuracy"]

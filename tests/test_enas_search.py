@@ -12,6 +12,8 @@ from enas.image import spaces as image_spaces
 from enas.micro import supergraph as micro_supergraph  # noqa: F401  (registers MicroSupergraph)
 from enas import schedules
 from enas.image import shared_weights as search
+from runner import experiment as experiment_lib
+from runner import loop
 from runner import run_dir as run_dir_lib
 
 
@@ -35,13 +37,20 @@ class ScoreBySum:
 
 @pytest.mark.parametrize("derive_on", ["minibatch", "validation"])
 def test_derive_returns_the_best_scoring_sample(derive_on):
-  space = image_spaces.micro_space(num_nodes=3)
-  data = types.SimpleNamespace(x_valid=np.zeros((300, 4, 4, 1), np.float32),
-                               y_valid=np.zeros(300, np.int32))
+  gin.clear_config()
+  gin.parse_config("micro_space.num_nodes = 3")
+  space = image_spaces.micro_space()
+  data = types.SimpleNamespace(
+      x_train=np.zeros((10, 4, 4, 1), np.float32),
+      x_valid=np.zeros((300, 4, 4, 1), np.float32),
+      y_valid=np.zeros(300, np.int32))
   config = search.EnasConfig(derive_samples=12, derive_on=derive_on,
                              eval_batch_size=50)
-  best = search.derive(ScoreBySum(), strategy.RandomSearch(space, seed=3),
-                       data, config, seed=0)
+  evaluator = search.ImageSharedWeights(config, seed=0, data=data,
+                                        model=ScoreBySum())
+  gin.clear_config()
+  best = loop.derive(strategy.RandomSearch(space, seed=3), evaluator, [],
+                     seed=0)
   sums = {c["arc"]: sum(space.parse(c["arc"]).tokens)
           for c in best["candidates"]}
   assert len(sums) == 12
@@ -50,17 +59,18 @@ def test_derive_returns_the_best_scoring_sample(derive_on):
 
 
 TINY = """
+make_experiment.mode = 'enas'
 EnasConfig.space = 'micro'
 EnasConfig.dataset = 'digits'
 EnasConfig.num_valid = 200
 EnasConfig.max_train = 256
 EnasConfig.batch_size = 64
 EnasConfig.eval_batch_size = 50
-EnasConfig.epochs = 2
+SearchBudget.rounds = 2
 EnasConfig.max_steps_per_epoch = 2
 EnasConfig.augment = False
-EnasConfig.controller_steps = 2
-EnasConfig.controller_aggregate = 2
+SearchBudget.updates_per_round = 2
+SearchBudget.samples_per_update = 2
 EnasConfig.derive_samples = 3
 micro_space.num_nodes = 3
 MicroSupergraph.num_layers = 1
@@ -71,26 +81,31 @@ make_strategy.lstm_num_layers = 1
 """
 
 
-def test_a_tiny_search_logs_each_epoch_and_resumes_after_the_last_one(tmp_path):
+def _search(run, rounds, log):
+  """The loop with the image evaluator, as the binary builds it from gin."""
   gin.clear_config()
   gin.parse_config(TINY)
-  run = run_dir_lib.RunDir(str(tmp_path))
   try:
     with gin.unlock_config():
-      gin.bind_parameter("EnasConfig.epochs", 1)
-    search.run_enas_search(run, seed=0, resumed=False, log=lambda _: None)
-    with gin.unlock_config():
-      gin.bind_parameter("EnasConfig.epochs", 2)
-    lines = []
-    best = search.run_enas_search(run, seed=0, resumed=True, log=lines.append)
+      gin.bind_parameter("SearchBudget.rounds", rounds)
+    experiment = experiment_lib.make_experiment(seed=0)
+    return loop.run_search(run, experiment.strategy, experiment.evaluator,
+                           experiment.budget, seed=0, log=log)
   finally:
     gin.clear_config()
+
+
+def test_a_tiny_search_logs_each_epoch_and_resumes_after_the_last_one(tmp_path):
+  run = run_dir_lib.RunDir(str(tmp_path))
+  _search(run, 1, log=lambda _: None)
+  lines = []
+  best = _search(run, 2, log=lines.append)
   assert lines[0] == "resuming after epoch 0"
   epochs = [json.loads(line) for line in
-            (tmp_path / "epochs.jsonl").read_text().splitlines()]
-  assert [e["epoch"] for e in epochs] == [0, 1]
+            (tmp_path / "rounds.jsonl").read_text().splitlines()]
+  assert [e["round"] for e in epochs] == [0, 1]
   for epoch in epochs:
-    assert np.isfinite(epoch["train_loss"])
+    assert np.isfinite(epoch["evaluator"]["train_loss"])
     assert 0 <= epoch["mean_sampled_valid_accuracy"] <= 1
     assert epoch["best_sampled"]
   space = image_spaces.micro_space(num_nodes=3)

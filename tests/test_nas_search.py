@@ -8,7 +8,9 @@ import pytest
 from child.nas_cnn import space as nas_cnn_space
 from child.nas_cnn import task as nas_cnn_task
 from controller import errors
-from runner import nas_search
+from controller import strategy as strategy_lib
+from runner import from_scratch
+from runner import loop
 from runner import run_dir as run_dir_lib
 from runner import tasks
 
@@ -63,10 +65,13 @@ def fixture_task(monkeypatch):
 
 
 def run(path, seed=0, log=print, **schedule):
+  """12 children, 4 per controller update, trained in this process."""
   path.mkdir(exist_ok=True)
-  return nas_search.run_nas_search(
-      run_dir_lib.RunDir(str(path)), seed, [], [], num_children=12,
-      children_per_update=4, log=log, **schedule)
+  evaluator = from_scratch.FromScratch("", **schedule)
+  strategy = strategy_lib.make_strategy(evaluator.space, seed)
+  return loop.run_search(
+      run_dir_lib.RunDir(str(path)), strategy, evaluator,
+      loop.SearchBudget(rounds=3, samples_per_update=4), seed, log=log)
 
 
 def kill_after(n):
@@ -143,7 +148,7 @@ def test_atomic_write_leaves_the_old_file_when_it_fails(tmp_path):
 
 # ------------------------------------------------- depth schedule (§4.1)
 def test_the_paper_schedule_adds_two_layers_every_1600_children():
-  depth = lambda first: nas_search.layers_at(first, 6, 2, 1600, 15)
+  depth = lambda first: from_scratch.layers_at(first, 6, 2, 1600, 15)
   assert [depth(i) for i in (0, 1599, 1600, 3200, 4800, 6400)] == [
       6, 6, 8, 10, 12, 14]
   assert depth(100_000) == 15  # never deeper than the space
@@ -201,7 +206,7 @@ def test_the_image_task_parses_children_of_any_depth_up_to_its_own():
   gin.clear_config()
   task = nas_cnn_task.ImageClassificationTask()  # 6 layers; no data is loaded
   three = task.space_with_layers(3)
-  text = nas_search.strategy_lib.RandomSearch(three, seed=1).ask(1)[0].arc
+  text = strategy_lib.RandomSearch(three, seed=1).ask(1)[0].arc
   assert task.parse(text.to_string()).space.meta("num_layers") == 3
   with pytest.raises(ValueError, match="expected 33 integers, got 4"):
     task.parse("1 2 3 4")  # no depth has 4 tokens

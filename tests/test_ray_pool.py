@@ -13,7 +13,8 @@ import pytest
 
 from controller import errors
 from runner import ray_pool
-from runner import workers
+from experiments import cli
+from runner import from_scratch
 import test_binaries
 
 ray = pytest.importorskip("ray")  # a dev dependency: present in CI
@@ -29,11 +30,11 @@ def _records(path):
 
 
 def test_ray_workers_train_the_same_children_as_the_local_process(tmp_path):
-  one_update = "run_nas_search.children_per_update = 4"
-  local = test_binaries.search(tmp_path / "local", one_update)
-  remote = test_binaries.search(tmp_path / "ray", one_update,
-                                "run_nas_search.backend = 'ray'",
-                                "run_nas_search.num_workers = 2")
+  one_update = ("SearchBudget.samples_per_update = 4", "SearchBudget.rounds = 1")
+  local = test_binaries.search(tmp_path / "local", *one_update)
+  remote = test_binaries.search(tmp_path / "ray", *one_update,
+                                "FromScratch.backend = 'ray'",
+                                "FromScratch.num_workers = 2")
   assert local.returncode == 0, local.stderr
   assert remote.returncode == 0, remote.stderr
   assert _records(tmp_path / "ray") == _records(tmp_path / "local")
@@ -43,10 +44,9 @@ def test_ray_workers_train_the_same_children_as_the_local_process(tmp_path):
 @pytest.fixture(name="pool", scope="module")
 def fixture_pool():
   gin.clear_config()
-  workers.configure(
-      [os.path.join(test_binaries.REPO, "gin/nas/quickstart.gin")],
-      test_binaries.DIGITS)
-  pool = ray_pool.RayPool(2)
+  cli.parse_gin([os.path.join(test_binaries.REPO, "gin/nas/quickstart.gin")],
+                test_binaries.DIGITS)
+  pool = ray_pool.RayPool(2, gin.config_str())
   yield pool
   pool.close()
   gin.clear_config()
@@ -75,4 +75,4 @@ def test_a_lost_worker_fails_its_child_and_the_others_finish_the_step(pool):
 
 def test_an_unknown_backend_is_a_config_error():
   with pytest.raises(errors.ConfigError, match="'local' or 'ray'"):
-    workers.make_pool("slurm", 2, [], [])
+    from_scratch.make_pool("slurm", 2, "")

@@ -14,9 +14,11 @@ import gin  # pylint: disable=g-import-not-at-top
 import numpy as np
 import pytest
 
+from child import datasets
 from controller import strategy as strategy_lib
 from enas.recurrent import shared_weights as rnn_search
 from enas.recurrent import space as rnn_space
+from runner import loop
 from runner import run_dir as run_dir_lib
 
 NUM_NODES = 4
@@ -44,29 +46,38 @@ def _write_corpus(directory) -> str:
   return str(directory)
 
 
-def _config(data_dir, **overrides) -> rnn_search.EnasRnnConfig:
+def _config(data_dir, epochs=2, **overrides):
+  """(settings, budget): 2 epochs of 2 controller updates of 3 cells."""
   settings = dict(num_nodes=NUM_NODES, data_dir=data_dir, batch_size=4, bptt=5,
-                  eval_batch_size=4, eval_bptt=5, epochs=2,
-                  max_steps_per_epoch=6, controller_steps=2,
-                  controller_aggregate=3, derive_samples=4)
+                  eval_batch_size=4, eval_bptt=5, max_steps_per_epoch=6,
+                  derive_samples=4)
   settings.update(overrides)
-  return rnn_search.EnasRnnConfig(**settings)
+  return (rnn_search.EnasRnnConfig(**settings),
+          loop.SearchBudget(rounds=epochs, updates_per_round=2,
+                            samples_per_update=3))
 
 
-def _search(run_path, config, resumed=False, log=None):
+def _search(run_path, config_and_budget, resumed=False, log=None):
+  """Runs the loop with the recurrent evaluator (resumes a saved state)."""
+  config, budget = config_and_budget
+  run = run_dir_lib.RunDir(str(run_path))
+  assert resumed == (run.load_state() is not None)
   gin.clear_config()
   gin.parse_config(GIN)
   try:
-    return rnn_search.run_enas_rnn_search(
-        run_dir_lib.RunDir(str(run_path)), seed=0, resumed=resumed,
-        log=log or (lambda _: None), config=config)
+    evaluator = rnn_search.RecurrentSharedWeights(config, seed=0)
+    strategy = strategy_lib.make_strategy(evaluator.space, seed=0)
+    return loop.run_search(run, strategy, evaluator, budget, seed=0,
+                           log=log or (lambda _: None))
   finally:
     gin.clear_config()
 
 
 def _epochs(run_path):
-  return [json.loads(line) for line in
-          (run_path / "epochs.jsonl").read_text().splitlines()]
+  """rounds.jsonl, each line's evaluator metrics beside the common keys."""
+  rounds = [json.loads(line) for line in
+            (run_path / "rounds.jsonl").read_text().splitlines()]
+  return [dict(r["evaluator"], epoch=r["round"], **r) for r in rounds]
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +149,13 @@ def test_derive_returns_the_best_scoring_sample(derive_on):
   config = rnn_search.EnasRnnConfig(num_nodes=NUM_NODES, derive_samples=12,
                                     derive_on=derive_on, eval_batch_size=4,
                                     eval_bptt=5)
-  best = rnn_search.derive(NllBySum(), strategy_lib.RandomSearch(space, seed=3),
-                           np.arange(200), config, seed=0)
+  corpus = datasets.TextCorpus(train=np.arange(200) % 7,
+                               valid=np.arange(200) % 7, test=np.arange(9),
+                               vocab=[str(i) for i in range(7)])
+  evaluator = rnn_search.RecurrentSharedWeights(config, seed=0, corpus=corpus,
+                                                model=NllBySum())
+  best = loop.derive(strategy_lib.RandomSearch(space, seed=3), evaluator, [],
+                     seed=0)
   sums = {c["arc"]: sum(space.parse(c["arc"]).tokens)
           for c in best["candidates"]}
   assert len(best["candidates"]) == 12
@@ -215,15 +231,15 @@ def test_the_binary_reports_diverged_weights_in_one_line_and_keeps_the_run(
   gin_file = tmp_path / "tiny.gin"
   # lr 0.25 in epoch 0, then x1e31: epoch 0 finishes, epoch 1 diverges.
   gin_file.write_text(GIN + f"""
-run_search.mode = 'enas_rnn'
+make_experiment.mode = 'enas_rnn'
 EnasRnnConfig.data_dir = '{corpus}'
 EnasRnnConfig.num_nodes = {NUM_NODES}
 EnasRnnConfig.batch_size = 4
 EnasRnnConfig.bptt = 5
-EnasRnnConfig.epochs = 2
+SearchBudget.rounds = 2
 EnasRnnConfig.max_steps_per_epoch = 6
-EnasRnnConfig.controller_steps = 1
-EnasRnnConfig.controller_aggregate = 2
+SearchBudget.updates_per_round = 1
+SearchBudget.samples_per_update = 2
 EnasRnnConfig.lr_decay_start = 0
 EnasRnnConfig.lr_decay_rate = 1e31
 EnasRnnConfig.max_skips_in_a_row = 3

@@ -508,6 +508,10 @@ class SharedWeightModel(keras.Model):
     self.aux_weight = aux_weight
     self._train_traces = 0
     self._eval_traces = 0
+    # The dropout stream, seeded from the global seed and saved with the
+    # weights (`checkpoint_variables`), so a resumed search is exact.
+    self._dropout_seeds = [tf.random.Generator.from_seed(
+        int(np.random.randint(2**31 - 1)))]
 
   # ------------------------------------------------------------ subclasses
   def _forward(self, images, arc, training):
@@ -530,7 +534,9 @@ class SharedWeightModel(keras.Model):
     """Global average pool -> dropout (training) -> dense without bias."""
     x = global_avg_pool(features)
     if training and self.keep_prob < 1.0:
-      x = tf.nn.dropout(x, rate=1.0 - self.keep_prob)
+      seed = self._dropout_seeds[0].make_seeds(1)[:, 0]
+      x = tf.nn.experimental.stateless_dropout(x, rate=1.0 - self.keep_prob,
+                                               seed=seed)
     return tf.matmul(x, self.classifier)
 
   # ---------------------------------------------------------------- public
@@ -543,6 +549,11 @@ class SharedWeightModel(keras.Model):
   def train_trace_count(self) -> int:
     """Python traces of the compiled train function alone (1 at most)."""
     return self._train_traces
+
+  def checkpoint_variables(self) -> list[tf.Variable]:
+    """Everything a resumed search needs: weights, momentum slots, dropout."""
+    return (list(self.weights) + list(self._sgd.slots)
+            + [self._dropout_seeds[0].state])
 
   def logits(self, images, arc_tokens, training: bool = False, *,
              static: bool = False) -> tf.Tensor:

