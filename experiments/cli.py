@@ -122,6 +122,13 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
     raise UsageError(f"bad gin configuration: {_first_line(e)}") from None
 
 
+def configured_task(gin_files: Sequence[str], gin_bindings: Sequence[str]):
+  """Parses gin and returns the task it configures (`runner.tasks`)."""
+  parse_gin(gin_files, gin_bindings)
+  from runner import tasks  # pylint: disable=g-import-not-at-top
+  return tasks.make_task()
+
+
 def default_output_dir(gin_files: Sequence[str]) -> str:
   stem = os.path.splitext(os.path.basename(gin_files[0]))[0] if gin_files \
       else "run"

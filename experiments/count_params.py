@@ -25,9 +25,7 @@ flags.DEFINE_integer("num_classes", 10, "classes of the classifier.")
 def main(argv):
   del argv
   with cli.user_errors():
-    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-    from runner import tasks  # pylint: disable=g-import-not-at-top
-    task = tasks.make_task()
+    task = cli.configured_task(FLAGS.gin_file, FLAGS.gin_bindings)
     arc = task.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
     shape = tuple(int(v) for v in FLAGS.input_shape)
     print(json.dumps({"params": task.count_params(arc, shape,

@@ -31,10 +31,8 @@ flags.DEFINE_integer("seed", 0, "training seed.")
 def main(argv):
   del argv
   with cli.user_errors():
-    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    task = cli.configured_task(FLAGS.gin_file, FLAGS.gin_bindings)
     from runner import run_dir  # pylint: disable=g-import-not-at-top
-    from runner import tasks  # pylint: disable=g-import-not-at-top
-    task = tasks.make_task()
     arc = task.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
     if not FLAGS.output_dir:
       raise cli.UsageError("pass --output_dir")
