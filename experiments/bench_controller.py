@@ -13,12 +13,10 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import cli  # noqa: E402
+from experiments import cli
 
 cli.import_tensorflow_quietly()
 

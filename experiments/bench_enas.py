@@ -1,52 +1,46 @@
 """Benchmarks one ENAS shared-weight child step against a standalone child.
 
-Pham et al. 2018 §2.1: a shared-weight step trains ONE sampled child on one
-minibatch. This measures, on random data (no dataset needed):
+  python -m experiments.bench_enas --space=macro|micro|rnn [--steps=5]
 
-* ``shared_step_s``: median seconds of the supergraph's compiled
-  ``train_step`` on one sampled architecture A (after a warm-up step);
-* ``shared_step_random_arcs_s``: the same over a new random architecture
-  every step (the search's situation; op mixes differ in cost);
-* ``standalone_step_s``: A trained as a standalone model: the SAME supergraph
-  code with A as a Python constant, compiled separately
-  (``SharedWeightModel.fixed_train_step``): only A's ops are in the graph and
-  only the weights A uses are read, decayed and updated, with their own
-  momentum;
-* ``ratio`` = shared / standalone (target <= 1.3);
-* ``train_traces`` / ``eval_traces``: Python traces of the compiled train and
-  eval functions after stepping through 50 distinct random architectures
-  (run at a tiny batch; target 1 each);
-* ``peak_rss_gb``: ``ru_maxrss`` of this process in GiB (2^30 bytes;
-  target <= 2.5 GB), and
-  ``peak_rss_shared_gb``, the same read before the standalone model is
-  built: the search's own peak (compile, then shared-weight steps);
-* ``load_avg``: the 1-minute load average at the end (the CPU may be shared).
+Pham et al. 2018 §2.1: a shared-weight step trains ONE sampled child on one
+minibatch. On random data (no dataset needed) this times the supergraph's
+compiled train step on one sampled architecture A (after warm-up) and over a
+new random architecture every step; A trained as a standalone model (image
+spaces: the SAME supergraph code with A as a Python constant, compiled
+separately, ``SharedWeightModel.fixed_train_step``; rnn: the paper's cell as
+`FixedRnnLM`), so only A's ops are in the graph and only its weights are
+read and updated; and counts the traces of the train step over
+``--trace_archs`` distinct random architectures (image spaces at a tiny
+batch). Targets: ratio <= 1.3, one trace, peak RSS <= 2.5 GB.
+
+The last line printed is a JSON object with the same keys for every space
+(`experiments.bench_enas_result`): ``seconds_per_step`` (shared step of A),
+``seconds_per_step_random_arcs``, ``standalone_seconds_per_step``, ``ratio``
+(shared / standalone), ``traces``, ``peak_rss_gb`` (the search part, GiB)
+and ``peak_rss_total_gb`` (the whole run, GiB), plus ``space``, ``steps``,
+``archs``, ``batch_size`` and the space's own sizes under ``details``.
 
 Defaults are the official search settings (melodyguan/enas scripts): macro
 batch 128, 12 layers, 36 filters; micro batch 160, 6 (+2) layers, 20
-filters, 5 nodes; 32x32x3 images, 10 classes. ``--space=rnn`` delegates to
-``enas.recurrent.benchmark.benchmark(**kwargs) -> dict`` (steps, warmup, seed,
-and batch_size / num_nodes when given).
-
-The last line printed is the JSON result.
-
-  python -m experiments.bench_enas --space=macro --steps=5
+filters, 5 nodes; 32x32x3 images, 10 classes; rnn batch 20, bptt 35, hidden
+720, 12 nodes (`experiments/bench_enas_rnn.py`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import resource
 import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app
+from absl import flags
+from absl import logging
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
+from experiments import bench_enas_result
+from experiments import cli
+
+cli.import_tensorflow_quietly()
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("space", "macro", ["macro", "micro", "rnn"],
@@ -88,11 +82,6 @@ def _median_seconds(step, count: int) -> float:
   return statistics.median(times)
 
 
-def _peak_rss_gb() -> float:
-  return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
-               3)
-
-
 def build(space_name: str):
   """The search space and supergraph of the flags."""
   from enas.image import spaces as image_spaces
@@ -113,7 +102,7 @@ def build(space_name: str):
   return space, model
 
 
-def benchmark_image() -> dict:
+def benchmark_image() -> bench_enas_result.Measurements:
   """Runs the measurements of the module docstring for macro or micro."""
   import numpy as np
   import tensorflow as tf
@@ -142,7 +131,7 @@ def benchmark_image() -> dict:
       lambda i: model.train_step(images, labels, arcs[i], lr), FLAGS.steps)
   logging.info("shared step %.3f s (random arcs %.3f s)", shared,
                shared_random)
-  shared_rss = _peak_rss_gb()
+  shared_rss = bench_enas_result.peak_rss_gib()
 
   fixed = model.fixed_train_step(arc)
   start = time.perf_counter()
@@ -164,52 +153,39 @@ def benchmark_image() -> dict:
     model.train_step(small_images, small_labels, other, lr)
     model.eval_accuracy(small_images, small_labels, other)
 
-  return {
-      "space": FLAGS.space,
-      "batch_size": batch,
-      "num_layers": _setting("num_layers"),
-      "out_filters": _setting("out_filters"),
-      "image_size": FLAGS.image_size,
-      "steps": FLAGS.steps,
-      "shared_step_s": round(shared, 4),
-      "shared_step_random_arcs_s": round(shared_random, 4),
-      "standalone_step_s": round(standalone, 4),
-      "ratio": round(shared / standalone, 3),
-      "peak_rss_shared_gb": shared_rss,
-      "first_shared_step_s": round(first_s, 2),
-      "first_standalone_step_s": round(fixed_first_s, 2),
-      "train_traces": model.train_trace_count,
-      "eval_traces": model.trace_count - model.train_trace_count,
-      "trace_archs": len(seen),
-      "shared_params": int(sum(np.prod(v.shape)
-                               for v in model.trainable_weights)),
-      "standalone_params": fixed.num_child_params,
-      "architecture": arc.to_string(),
-  }
+  return bench_enas_result.Measurements(
+      space=FLAGS.space, steps=FLAGS.steps, archs=len(seen), batch_size=batch,
+      seconds_per_step=shared, seconds_per_step_random_arcs=shared_random,
+      standalone_seconds_per_step=standalone,
+      first_step_seconds=first_s, first_standalone_step_seconds=fixed_first_s,
+      traces=model.train_trace_count,
+      shared_params=int(sum(np.prod(v.shape)
+                            for v in model.trainable_weights)),
+      standalone_params=fixed.num_child_params,
+      peak_rss_gb=shared_rss,
+      architecture=arc.to_string(),
+      details={"num_layers": _setting("num_layers"),
+               "out_filters": _setting("out_filters"),
+               "image_size": FLAGS.image_size,
+               "eval_traces": model.trace_count - model.train_trace_count})
 
 
-def benchmark_rnn() -> dict:
-  """Delegates to ``enas.recurrent.benchmark.benchmark`` (written elsewhere)."""
-  try:
-    from enas.recurrent import benchmark as rnn_benchmark
-  except ImportError as error:
-    raise SystemExit(
-        f"--space=rnn needs enas/rnn_benchmark.py with "
-        f"benchmark(**kwargs) -> dict, which is missing ({error})") from None
-  kwargs = {"steps": FLAGS.steps, "warmup": FLAGS.warmup, "seed": FLAGS.seed}
+def benchmark_rnn() -> bench_enas_result.Measurements:
+  """Runs `experiments.bench_enas_rnn.benchmark` with the flags given."""
+  from experiments import bench_enas_rnn
+  kwargs = {"steps": FLAGS.steps, "warmup": FLAGS.warmup, "seed": FLAGS.seed,
+            "num_archs": FLAGS.trace_archs}
   for name in ("batch_size", "num_nodes"):
     if getattr(FLAGS, name) is not None:
       kwargs[name] = getattr(FLAGS, name)
-  return dict(rnn_benchmark.benchmark(**kwargs))
+  return bench_enas_rnn.benchmark(**kwargs)
 
 
 def main(argv):
   del argv
-  result = benchmark_rnn() if FLAGS.space == "rnn" else benchmark_image()
-  result["peak_rss_gb"] = _peak_rss_gb()
-  result["load_avg"] = round(os.getloadavg()[0], 2)
+  measured = benchmark_rnn() if FLAGS.space == "rnn" else benchmark_image()
   sys.stdout.flush()
-  print(json.dumps(result, sort_keys=True))
+  print(json.dumps(bench_enas_result.to_json(measured), sort_keys=True))
 
 
 if __name__ == "__main__":

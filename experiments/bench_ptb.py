@@ -12,15 +12,17 @@ tree / LSTM. The machine's load average is included: on a shared CPU the
 numbers are indicative only.
 """
 
+import json
 import os
+import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app
+from absl import flags
 
-import json  # noqa: E402
-import time  # noqa: E402
+from experiments import cli
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+cli.import_tensorflow_quietly()
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

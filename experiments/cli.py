@@ -1,4 +1,4 @@
-"""What the binaries share: gin parsing, run directories, one-line errors."""
+"""What the binaries share: flags, gin parsing, run directories, errors."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ import sys
 import time
 from typing import Any, Sequence
 
+from absl import flags
+
 from controller import search_space
 from controller import errors
 from runner import run_dir as run_dir_lib
+
+# The define_* helpers below define flags of the binary that calls them: its
+# --help and --helpshort list them as its own.
+flags.disclaim_key_flags()
 
 
 def import_tensorflow_quietly() -> None:
@@ -33,6 +39,44 @@ def import_tensorflow_quietly() -> None:
     os.dup2(saved, 2)
     os.close(saved)
     os.close(devnull)
+
+
+def define_gin_flags() -> None:
+  """Defines --gin_file and --gin_bindings, both repeatable."""
+  flags.DEFINE_multi_string("gin_file", [], "gin files, applied in order.")
+  flags.DEFINE_multi_string("gin_bindings", [], "gin bindings, after the files.")
+
+
+def define_arc_flags(verb: str, *, multi: bool = False) -> None:
+  """Defines --arc and --arc_file: the architecture(s) the binary works on.
+
+  Args:
+    verb: what the binary does with the architecture ("train", "count"),
+      for the help of --arc_file.
+    multi: whether both flags repeat (several architectures).
+  """
+  if multi:
+    flags.DEFINE_multi_string("arc", [], "architecture strings or task names.")
+    flags.DEFINE_multi_string("arc_file", [],
+                              f"best.json files whose 'arc' to {verb}.")
+  else:
+    flags.DEFINE_string("arc", None, "the architecture string.")
+    flags.DEFINE_string("arc_file", None, f"a best.json whose 'arc' to {verb}.")
+
+
+def define_output_flags(output_dir: str, *, overwrite: str,
+                        resume: str | None = None) -> None:
+  """Defines --output_dir, --overwrite and, when given, --resume.
+
+  Args:
+    output_dir: help of --output_dir (what the binary writes there).
+    overwrite: help of --overwrite.
+    resume: help of --resume; None for a binary that cannot resume.
+  """
+  flags.DEFINE_string("output_dir", None, output_dir)
+  if resume is not None:
+    flags.DEFINE_bool("resume", False, resume)
+  flags.DEFINE_bool("overwrite", False, overwrite)
 
 
 class UsageError(Exception):
@@ -83,6 +127,13 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
         list(gin_files), list(gin_bindings), skip_unknown=False)
   except (ValueError, SyntaxError, KeyError, TypeError) as e:
     raise UsageError(f"bad gin configuration: {_first_line(e)}") from None
+
+
+def configured_task(gin_files: Sequence[str], gin_bindings: Sequence[str]):
+  """Parses gin and returns the task it configures (`runner.tasks`)."""
+  parse_gin(gin_files, gin_bindings)
+  from runner import tasks  # pylint: disable=g-import-not-at-top
+  return tasks.make_task()
 
 
 def default_output_dir(gin_files: Sequence[str]) -> str:

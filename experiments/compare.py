@@ -16,20 +16,16 @@ import json
 import os
 import statistics
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import cli  # noqa: E402
+from experiments import cli
 
 cli.import_tensorflow_quietly()
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("gin_file", [], "gin files, applied in order.")
-flags.DEFINE_multi_string("gin_bindings", [], "gin bindings, after the files.")
-flags.DEFINE_multi_string("arc", [], "architecture strings or task names.")
-flags.DEFINE_multi_string("arc_file", [], "best.json files whose 'arc' to train.")
+cli.define_gin_flags()
+cli.define_arc_flags("train", multi=True)
 flags.DEFINE_integer("num_random", 0, "uniformly random architectures to add.")
 flags.DEFINE_integer("random_seed", 1234, "seed of the random architectures.")
 flags.DEFINE_list("seeds", ["0", "1"], "training seeds.")

@@ -7,22 +7,17 @@ come from the flags (default CIFAR-10: 32x32x3, 10 classes); no data is read.
 """
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import cli  # noqa: E402
+from experiments import cli
 
 cli.import_tensorflow_quietly()
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("gin_file", [], "gin files, applied in order.")
-flags.DEFINE_multi_string("gin_bindings", [], "gin bindings, after the files.")
-flags.DEFINE_string("arc", None, "the architecture string.")
-flags.DEFINE_string("arc_file", None, "a best.json whose 'arc' to count.")
+cli.define_gin_flags()
+cli.define_arc_flags("count")
 flags.DEFINE_list("input_shape", ["32", "32", "3"], "height,width,channels.")
 flags.DEFINE_integer("num_classes", 10, "classes of the classifier.")
 
@@ -30,9 +25,7 @@ flags.DEFINE_integer("num_classes", 10, "classes of the classifier.")
 def main(argv):
   del argv
   with cli.user_errors():
-    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-    from runner import tasks  # pylint: disable=g-import-not-at-top
-    task = tasks.make_task()
+    task = cli.configured_task(FLAGS.gin_file, FLAGS.gin_bindings)
     arc = task.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
     shape = tuple(int(v) for v in FLAGS.input_shape)
     print(json.dumps({"params": task.count_params(arc, shape,

@@ -10,24 +10,18 @@ bindings, a missing data set, a malformed architecture, a run directory that
 already exists) ends with one line on stderr and exit code 2.
 """
 
-import os
+from absl import app
+from absl import flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import cli  # noqa: E402
+from experiments import cli
 
 cli.import_tensorflow_quietly()
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("gin_file", [], "gin files, applied in order.")
-flags.DEFINE_multi_string("gin_bindings", [], "gin bindings, after the files.")
-flags.DEFINE_string("output_dir", None,
-                    "run directory (default runs/<gin file>-<time>).")
-flags.DEFINE_bool("resume", False, "continue the run in --output_dir.")
-flags.DEFINE_bool("overwrite", False, "replace the run in --output_dir.")
+cli.define_gin_flags()
+cli.define_output_flags("run directory (default runs/<gin file>-<time>).",
+                        resume="continue the run in --output_dir.",
+                        overwrite="replace the run in --output_dir.")
 flags.DEFINE_integer("seed", 0, "seed of the controller and the children.")
 
 

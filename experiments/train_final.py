@@ -13,32 +13,26 @@ seconds) and ``D/model.keras``.
 import json
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-from experiments import cli  # noqa: E402
+from experiments import cli
 
 cli.import_tensorflow_quietly()
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("gin_file", [], "gin files, applied in order.")
-flags.DEFINE_multi_string("gin_bindings", [], "gin bindings, after the files.")
-flags.DEFINE_string("arc", None, "the architecture string.")
-flags.DEFINE_string("arc_file", None, "a best.json whose 'arc' to train.")
-flags.DEFINE_string("output_dir", None, "where result.json and the model go.")
-flags.DEFINE_bool("overwrite", False, "replace --output_dir if it exists.")
+cli.define_gin_flags()
+cli.define_arc_flags("train")
+cli.define_output_flags("where result.json and the model go.",
+                        overwrite="replace --output_dir if it exists.")
 flags.DEFINE_integer("seed", 0, "training seed.")
 
 
 def main(argv):
   del argv
   with cli.user_errors():
-    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    task = cli.configured_task(FLAGS.gin_file, FLAGS.gin_bindings)
     from runner import run_dir  # pylint: disable=g-import-not-at-top
-    from runner import tasks  # pylint: disable=g-import-not-at-top
-    task = tasks.make_task()
     arc = task.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
     if not FLAGS.output_dir:
       raise cli.UsageError("pass --output_dir")

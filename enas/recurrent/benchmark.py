@@ -1,34 +1,14 @@
-"""Cost of the ENAS RNN supergraph step against the same cell built alone (§2.2).
+"""What the ENAS RNN benchmark times besides the supergraph, and its cells.
 
-Measures, at the paper's search sizes by default (batch 20, bptt 35, hidden
-720, vocabulary 10000, 12 nodes):
-
-* the median seconds of one shared-weight `RnnSupergraph.train_step` after
-  warm-up, over distinct random architectures (the ENAS case: a new child at
-  every step) and over the paper's final cell;
-* the same for `FixedRnnLM`: the paper's cell with its choices as Python
-  constants and only its own weights, compiled separately; their ratio is
-  the price of serving every cell with one compiled step;
-* the number of traces of the shared step over `num_archs` distinct
-  architectures (1 means no retracing);
-* peak RSS in GiB (``resource.getrusage``; after the supergraph, and at the
-  end, which includes the fixed model).
-
-Run ``python -m enas.recurrent.benchmark --steps=3 --num_archs=5``; the last line
-printed is the result as JSON. Timings on a shared CPU are indicative only:
-the result carries the 1-minute load average.
+`FixedRnnLM` is ONE cell's language model built alone: the standalone child
+that ``python -m experiments.bench_enas --space=rnn`` (driver in
+`experiments/bench_enas_rnn.py`) times against the shared-weight
+`RnnSupergraph` step. `random_arcs` draws distinct random cells, for that
+benchmark and for the tests.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import resource
-import statistics
-import time
-
-import gin
 import numpy as np
 import tensorflow as tf
 
@@ -102,125 +82,3 @@ def random_arcs(space, count: int, seed: int) -> list[tuple[int, ...]]:
       tokens += [int(rng.integers(node)), int(rng.integers(num_acts))]
     arcs[space.validate(tokens)] = None
   return list(arcs)
-
-
-def _peak_rss_gib() -> float:
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-
-
-def _timed(step, count: int) -> list[float]:
-  """Seconds of each of `count` calls of ``step(k)`` (result fetched)."""
-  times = []
-  for k in range(count):
-    start = time.perf_counter()
-    loss, _ = step(k)
-    float(loss)
-    times.append(time.perf_counter() - start)
-  return times
-
-
-@gin.configurable
-def benchmark(batch_size: int = 20, bptt: int = 35, hidden_size: int = 720,
-              vocab_size: int = 10000, num_nodes: int = 12, steps: int = 10,
-              num_archs: int = 50, warmup: int = 2,
-              activation_select: str = "switch", seed: int = 0) -> dict:
-  """Times the shared-weight step against the fixed cell; see module doc.
-
-  Args:
-    batch_size: B.
-    bptt: T.
-    hidden_size: H.
-    vocab_size: V.
-    num_nodes: nodes of the cell.
-    steps: timed steps of each kind, after `warmup` untimed ones.
-    num_archs: distinct random architectures run through the shared step
-      (at least `steps` of them are timed; all count for traces).
-    warmup: untimed steps first (the first one traces and compiles).
-    activation_select: `RnnSupergraph` activation selection.
-    seed: data, architectures and weights.
-
-  Returns:
-    A JSON-serialisable dict of measurements and settings.
-  """
-  space = rnn_space.rnn_cell_space(num_nodes)
-  paper = (space.parse(rnn_space.PAPER_FINAL_CELL) if num_nodes == 12 else
-           space.from_tokens(random_arcs(space, 1, seed + 7)[0]))
-  cell = rnn_space.decode_rnn(paper)
-  rng = np.random.default_rng(seed)
-  x = rng.integers(0, vocab_size, (batch_size, bptt), dtype=np.int32)
-  y = rng.integers(0, vocab_size, (batch_size, bptt), dtype=np.int32)
-  lr = 0.25
-  arcs = random_arcs(space, num_archs, seed)
-
-  shared = sg.RnnSupergraph(space, vocab_size=vocab_size,
-                            hidden_size=hidden_size, seed=seed,
-                            activation_select=activation_select)
-  state = [shared.initial_state(batch_size)]
-
-  def shared_step(tokens):
-    loss, state[0] = shared.train_step(x, y, tokens, state[0], lr)
-    return loss, state[0]
-
-  start = time.perf_counter()
-  shared_step(paper.tokens)
-  first_shared_s = time.perf_counter() - start
-  _timed(lambda k: shared_step(paper.tokens), warmup - 1)
-  shared_paper = _timed(lambda k: shared_step(paper.tokens), steps)
-  shared_random = _timed(lambda k: shared_step(arcs[k]), max(steps, num_archs))
-  rss_shared = _peak_rss_gib()
-
-  fixed = FixedRnnLM(cell, vocab_size=vocab_size, hidden_size=hidden_size,
-                     dropout=shared.dropout, seed=seed)
-  fixed_state = [shared.initial_state(batch_size)]
-
-  def fixed_step(_):
-    loss, fixed_state[0] = fixed.train_step(x, y, fixed_state[0], lr)
-    return loss, fixed_state[0]
-
-  start = time.perf_counter()
-  fixed_step(0)
-  first_fixed_s = time.perf_counter() - start
-  _timed(fixed_step, warmup - 1)
-  fixed_times = _timed(fixed_step, steps)
-
-  shared_paper_s = statistics.median(shared_paper)
-  fixed_s = statistics.median(fixed_times)
-  hidden = hidden_size
-  return {
-      "space": "rnn",
-      "batch_size": batch_size, "bptt": bptt, "hidden_size": hidden_size,
-      "vocab_size": vocab_size, "num_nodes": num_nodes, "steps": steps,
-      "activation_select": activation_select,
-      "shared_step_s": statistics.median(shared_random),
-      "shared_paper_cell_step_s": shared_paper_s,
-      "fixed_paper_cell_step_s": fixed_s,
-      "ratio_shared_to_fixed": shared_paper_s / fixed_s,
-      "first_step_s": {"shared": first_shared_s, "fixed": first_fixed_s},
-      "num_archs": num_archs,
-      "traces_over_archs": shared.trace_count,
-      "shared_params": int(sum(np.prod(v.shape) for v in
-                               shared.trainable_variables)),
-      "child_params": vocab_size * hidden + 4 * hidden * hidden
-                      + (num_nodes - 1) * 2 * hidden * hidden,
-      "peak_rss_gb_after_shared": rss_shared,
-      "peak_rss_gb": _peak_rss_gib(),
-      "load_avg_1m": os.getloadavg()[0],
-      "cpu_count": os.cpu_count(),
-  }
-
-
-def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  for name, default in (("batch_size", 20), ("bptt", 35), ("hidden_size", 720),
-                        ("vocab_size", 10000), ("num_nodes", 12),
-                        ("steps", 10), ("num_archs", 50), ("warmup", 2),
-                        ("seed", 0)):
-    parser.add_argument(f"--{name}", type=int, default=default)
-  parser.add_argument("--activation_select", default="switch",
-                      choices=sg.ACTIVATION_SELECTS)
-  args = parser.parse_args(argv)
-  print(json.dumps(benchmark(**vars(args)), sort_keys=True))
-
-
-if __name__ == "__main__":
-  main()
