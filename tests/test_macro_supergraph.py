@@ -8,7 +8,8 @@ import pytest
 import keras
 import tensorflow as tf
 
-from enas.image import spaces as spaces
+from enas.image import spaces as image_spaces
+from enas.macro import space as spaces
 from enas.macro.supergraph import MacroSupergraph
 import supergraph_checks
 
@@ -67,7 +68,7 @@ def _changed(model, before):
 def test_every_sampled_architecture_gives_a_finite_loss(model, space, batch):
   rng = np.random.default_rng(0)
   for _ in range(10):
-    arc = spaces.random_architecture(space, rng)
+    arc = image_spaces.random_architecture(space, rng)
     out = model.train_step(*batch, arc, 0.01)
     assert np.isfinite(out["loss"].numpy()), arc.to_string()
     assert 0.0 <= out["accuracy"].numpy() <= 1.0
@@ -75,7 +76,7 @@ def test_every_sampled_architecture_gives_a_finite_loss(model, space, batch):
 
 def test_train_step_traces_once_for_five_architectures(model, space, batch):
   rng = np.random.default_rng(5)
-  arcs = {spaces.random_architecture(space, rng).tokens for _ in range(5)}
+  arcs = {image_spaces.random_architecture(space, rng).tokens for _ in range(5)}
   assert len(arcs) == 5
   for tokens in arcs:
     model.train_step(*batch, tokens, 0.01)

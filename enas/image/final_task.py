@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import os
 from typing import Any
 
 import gin
-import numpy as np
-
-from controller import search_space as ss
 
 from child.outcome import finite_or_none
 
@@ -22,21 +16,19 @@ class EnasImageFinalTask:
   Used by `experiments.train_final`, `experiments.count_params` and
   `experiments.compare`; the settings are `enas.image.final_training.
   FinalTrainingConfig` (official ones in gin/enas/cifar10_*_final.gin).
-  The space (for random architectures) has `FinalTrainingConfig.num_nodes`
-  nodes per cell (micro) or `num_layers` layers (macro), the official sizes
-  when unset; `parse` takes the size from the architecture string's length.
+  The config's space names the family (`enas.image.families`), which reads
+  the config: the space for random architectures has
+  `FinalTrainingConfig.num_nodes` nodes per cell (micro) or `num_layers`
+  layers (macro), the official search sizes when unset; `parse` takes the
+  size from the architecture string's length.
   """
 
   def __init__(self):
+    from enas.image import families  # pylint: disable=g-import-not-at-top
     from enas.image import final_training  # pylint: disable=g-import-not-at-top
-    from enas.image import spaces as image_spaces  # pylint: disable=g-import-not-at-top
     self._final = final_training
     self.config = final_training.FinalTrainingConfig()
-    config = self.config
-    if config.space == "macro":
-      self.space = image_spaces.macro_space(config.num_layers or 12)
-    else:
-      self.space = image_spaces.micro_space(config.num_nodes or 5)
+    self.space = families.get(self.config.space).final_space(self.config)
 
   def parse(self, text: str):
     return self._final.parse_arc(text, self.config)

@@ -33,9 +33,9 @@ import numpy as np
 import tensorflow as tf
 
 from controller.search_space import Architecture
-from enas.image import final_models
+from enas.image import families
+from enas.image import final_common
 from enas.image import ops as image_ops
-from enas.image import spaces as image_spaces
 from enas.schedules import cosine_lr
 
 OK = "ok"
@@ -48,7 +48,7 @@ class FinalTrainingConfig:
   """Final training settings (defaults: the official micro final run).
 
   Attributes:
-    space: 'macro' or 'micro'.
+    space: the family, 'macro' or 'micro' (`enas.image.families`).
     dataset: an image data set of `child.datasets.load_image_dataset`.
     data_dir: where its files are (None: the usual places).
     num_valid: validation images held out of the training set (0: none, as
@@ -106,43 +106,22 @@ class FinalTrainingConfig:
 
 def parse_arc(arc: Any, config: FinalTrainingConfig) -> Architecture:
   """The `Architecture` of `arc` (text, tokens or Architecture) in the
-  config's space; the space's size follows from the arc's length."""
-  if isinstance(arc, Architecture):
-    return arc
-  text = arc if isinstance(arc, str) else " ".join(str(int(t)) for t in arc)
-  count = len(text.replace(",", " ").split())
-  if config.space == "macro":
-    layers = int(round((math.sqrt(8 * count + 1) - 1) / 2))
-    space = image_spaces.macro_space(num_layers=max(layers, 1))
-  elif config.space == "micro":
-    space = image_spaces.micro_space(
-        num_nodes=config.num_nodes or max(count // 8, 1))
-  else:
-    raise ValueError(f"unknown ENAS space {config.space!r} (macro or micro)")
-  if isinstance(arc, str):
-    return space.parse(arc)
-  return space.from_tokens([int(t) for t in arc])
+  config's space; the space's size follows from the arc's length.
+
+  Raises:
+    ConfigError: the config's space is no ENAS image family.
+    ArchitectureError: `arc` is not an architecture of that family.
+  """
+  return families.get(config.space).parse_final_arc(arc, config)
 
 
 def build_final_model(arc: Architecture, config: FinalTrainingConfig,
                       input_shape, num_classes: int) -> keras.Model:
   """The final model of `arc` with the config's model settings."""
-  if config.space == "macro":
-    decoded = image_spaces.decode_macro(arc)
-    layers = decoded.num_layers
-    if config.num_layers is not None and config.num_layers != layers:
-      raise ValueError(f"num_layers={config.num_layers} but the architecture "
-                       f"has {decoded.num_layers} layers")
-    return final_models.build_macro_final(
-        arc, input_shape=input_shape, num_classes=num_classes,
-        out_filters=config.out_filters, keep_prob=config.keep_prob)
-  return final_models.build_micro_final(
-      arc, input_shape=input_shape,
-      num_classes=num_classes,
-      num_layers=15 if config.num_layers is None else config.num_layers,
-      out_filters=config.out_filters, keep_prob=config.keep_prob,
-      aux_head=config.aux_weight > 0,
-      drop_path_keep_prob=config.drop_path_keep_prob)
+  family = families.get(config.space)
+  return family.build_final_model(arc, input_shape=input_shape,
+                                  num_classes=num_classes,
+                                  **family.final_settings(config))
 
 
 def augment_batch(images: np.ndarray, rng: np.random.Generator, *,
@@ -191,7 +170,7 @@ def _make_steps(model, config: FinalTrainingConfig, input_shape):
                                 tf.TensorSpec([], tf.float32)))
   def train_step(images, labels, learning_rate):
     with tf.GradientTape() as tape:
-      logits, aux = final_models.split_outputs(model(images, training=True))
+      logits, aux = final_common.split_outputs(model(images, training=True))
       loss = cross_entropy(labels, logits)
       objective = loss
       if aux is not None and config.aux_weight:
@@ -209,7 +188,7 @@ def _make_steps(model, config: FinalTrainingConfig, input_shape):
 
   @tf.function(input_signature=(images_spec, labels_spec))
   def eval_step(images, labels):
-    logits, _ = final_models.split_outputs(model(images, training=False))
+    logits, _ = final_common.split_outputs(model(images, training=False))
     predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
     correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.int32))
     return correct, tf.reduce_all(tf.math.is_finite(logits))
@@ -242,8 +221,8 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
       max_train=config.max_train, max_test=config.max_test)
   input_shape = data.input_shape
   model = build_final_model(arch, config, input_shape, data.num_classes)
-  record["params"] = final_models.count_params(model)
-  record["params_without_aux"] = final_models.count_params(
+  record["params"] = final_common.count_params(model)
+  record["params_without_aux"] = final_common.count_params(
       model, include_aux_head=False)
   train_step, eval_step = _make_steps(model, config, input_shape)
   x_train = np.asarray(data.x_train, np.float32)

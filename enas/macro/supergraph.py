@@ -12,13 +12,14 @@ Pham et al. 2018, §2.3; layout of the official shared model (melodyguan/enas
             one reduction per (pool, node))
   head:     global average pool -> dropout(keep_prob) -> dense (no bias)
 
-Node j is the stem (j = 0) or layer j - 1, as in `enas.image.spaces`. In the
+Node j is the stem (j = 0) or layer j - 1, as in `enas.macro.space`. In the
 shared model the skips are SUMMED with the op output and the width stays F
 (the final model concatenates and doubles the width at each reduction).
 
 One compiled step for all children: the architecture is an int32 tensor input;
-the op is chosen with ``tf.switch_case`` (only the chosen op runs, and only
-its weights get gradients), the skips with 0/1 masks from the skip bits.
+the op is chosen with ``tf.switch_case`` over the shared branches of the op
+table `enas.macro.ops` (only the chosen op runs, and only its weights get
+gradients), the skips with 0/1 masks from the skip bits.
 Differences from the official code, on purpose: the official ``tf.case``
 closures all returned the last op (max pool), so during the official macro
 search the op choice never reached the forward pass (and every op was
@@ -37,19 +38,8 @@ import tensorflow as tf
 
 from controller.search_space import SearchSpace
 from enas.image import ops as image_ops
-from enas.image import spaces as image_spaces
-
-
-def make_macro_op(op: int, in_channels: int, filters: int, *,
-                  moving_stats: bool, name: str):
-  """Macro op `op` (see `image_spaces.MACRO_OPS`) as a Keras layer."""
-  kind = image_spaces.MACRO_OPS[op]
-  if kind.endswith("pool3x3"):
-    return image_ops.PoolBranch(in_channels, filters, kind[:3],
-                                moving_stats=moving_stats, name=name)
-  return image_ops.ConvBranch(in_channels, filters, int(kind[-1]),
-                              separable=kind.startswith("sep"),
-                              moving_stats=moving_stats, name=name)
+from enas.macro import ops as macro_ops
+from enas.macro import space as space_lib
 
 
 @gin.configurable
@@ -58,7 +48,7 @@ class MacroSupergraph(image_ops.SharedWeightModel):
 
   Attributes:
     stem: the stem conv-BN.
-    ops: ``ops[i][o]``, layer i's op o.
+    ops: ``ops[i][o]``, layer i's branch of op o (`macro_ops.OPS[o]`).
     skip_bns: ``skip_bns[i - 1]``, the batch norm after layer i's skip sum.
     reductions: ``reductions[k][j]``, node j's reduction at pool k.
     classifier: ``[F, num_classes]`` dense weights.
@@ -73,7 +63,7 @@ class MacroSupergraph(image_ops.SharedWeightModel):
     """Builds every weight and the compiled steps.
 
     Args:
-      space: an `image_spaces.macro_space` (layers and ops come from it).
+      space: a `macro_space` (layers and ops come from it).
       input_shape: ``(H, W, C)`` of the images.
       num_classes: classifier outputs.
       out_filters: F, the width of every layer (official search: 36).
@@ -83,7 +73,7 @@ class MacroSupergraph(image_ops.SharedWeightModel):
       momentum: Nesterov momentum.
       name: Keras name.
     """
-    if space.name != image_spaces.MACRO_SPACE_NAME:
+    if space.name != space_lib.MACRO_SPACE_NAME:
       raise ValueError(f"not a macro space: {space.name}")
     super().__init__(space, input_shape=input_shape, num_classes=num_classes,
                      keep_prob=keep_prob, l2_reg=l2_reg, grad_bound=grad_bound,
@@ -92,13 +82,12 @@ class MacroSupergraph(image_ops.SharedWeightModel):
     self.num_ops = int(space.meta("num_ops"))
     self.pool_layers = tuple(space.meta("pool_layers"))
     self.out_filters = out_filters
-    self._positions = image_spaces.macro_token_positions(space)
+    self._positions = space_lib.macro_token_positions(space)
     f = out_filters
     self.stem = image_ops.ConvBN(self.image_shape[-1], f, 3,
                                  moving_stats=False, name="stem")
-    self.ops = [[make_macro_op(o, f, f, moving_stats=False,
-                               name=f"layer_{i}_op_{o}")
-                 for o in range(self.num_ops)]
+    self.ops = [[op.shared(f, f, name=f"layer_{i}_op_{op.id}")
+                 for op in macro_ops.OPS[:self.num_ops]]
                 for i in range(self.num_layers)]
     self.skip_bns = [image_ops.BatchNorm(f, moving_stats=False,
                                          name=f"layer_{i}_skip_bn")

@@ -38,8 +38,9 @@ loop's variable) and each input slot reads its id from it: no copies
 (stacking the nodes for a gather would copy all of them), and the backward
 pass adds each read's gradient to that id only (a ``tf.switch_case`` over the
 ids would make a zero gradient for every unread id at every read). Then
-``tf.switch_case`` runs only the chosen op, whose weight row is gathered
-outside the switch; only that row gets a gradient. A sep conv keeps no
+``tf.switch_case`` over the branches of the op table (`enas.micro.ops`) runs
+only the chosen op, whose weight row is gathered outside the switch; only
+that row gets a gradient. A sep conv keeps no
 activations for the backward pass, which recomputes it
 (`image_ops.recompute_gradient`; the standalone child does the same, so
 timing ratios compare like with like). The output conv reads the loose ends
@@ -59,7 +60,6 @@ the search, as in the official search graph.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Sequence
 
 import gin
@@ -67,9 +67,10 @@ import keras
 import tensorflow as tf
 
 from controller.search_space import SearchSpace
-from enas.micro import id_table
 from enas.image import ops as image_ops
-from enas.image import spaces as image_spaces
+from enas.micro import id_table
+from enas.micro import ops as micro_ops
+from enas.micro import space as space_lib
 
 
 class SharedCell(keras.layers.Layer):
@@ -84,13 +85,14 @@ class SharedCell(keras.layers.Layer):
         cell's resolution.
       filters: F, the width of every node and of the output.
       num_nodes: B.
-      num_ops: ops of `image_spaces.MICRO_OPS` in the space.
+      num_ops: ops 0 .. num_ops - 1 of the op table `micro_ops.OPS`.
     """
     super().__init__(**kwargs)
     (h0, _, c0), (h1, _, c1) = input_shapes
     self.filters = filters
     self.num_nodes = num_nodes
     self.num_ops = num_ops
+    self.ops = micro_ops.OPS[:num_ops]
     calibrate = [None, None]
     if h0 != h1:
       if h0 != 2 * h1:
@@ -104,17 +106,17 @@ class SharedCell(keras.layers.Layer):
       calibrate[1] = image_ops.ConvBN(
           c1, filters, 1, relu_before=True, moving_stats=False, name="calib_1")
     self.calibrate = calibrate
-    # One table per conv op; row weight_row(n, slot, source) is the weight
-    # set of node n + 2's input slot `slot` reading id `source`.
+    # One table per op with weights; row weight_row(n, slot, source) is the
+    # weight set of node n + 2's input slot `slot` reading id `source`.
     self._row_base = []
     rows = 0
     for n in range(num_nodes):
       self._row_base.append((rows, rows + n + 2))
       rows += 2 * (n + 2)
     self.num_weight_sets = rows
-    self.convs = [image_ops.SepConvTable(
-        filters, size, num_weight_sets=rows, name=f"sep_conv{size}x{size}")
-                  for size in (3, 5)[:num_ops]]
+    tables = [op.shared_weights(filters, rows) for op in self.ops]
+    self._op_tables = tuple(tables)
+    self.convs = [t for t in tables if t is not None]
     ids = num_nodes + 2
     self.out_kernel = self.add_weight(
         shape=(ids * filters, filters), initializer=image_ops.he_normal(filters),
@@ -128,13 +130,10 @@ class SharedCell(keras.layers.Layer):
     return self._row_base[node][slot] + source
 
   def _op(self, op: Any, x, row):
-    # Gather the weight rows outside the switch: cheaper to trace and to
-    # differentiate; an unchosen conv's rows get a zero gradient.
-    branches = [functools.partial(conv, x, params=conv.params(row))
-                for conv in self.convs]
-    branches += [lambda: image_ops.pool2d(x, "avg"),
-                 lambda: image_ops.pool2d(x, "max"),
-                 lambda: x][:max(self.num_ops - 2, 0)]
+    # Each op's branch gathers its weight row outside the switch: cheaper to
+    # trace and to differentiate; an unchosen conv's rows get a zero gradient.
+    branches = [spec.shared_branch(x, table, row)
+                for spec, table in zip(self.ops, self._op_tables)]
     return image_ops.select(op, branches)
 
   def call(self, inputs, cell_arc):
@@ -226,7 +225,7 @@ class MicroSupergraph(image_ops.SharedWeightModel):
     """Builds every weight and the compiled steps.
 
     Args:
-      space: an `image_spaces.micro_space` (nodes and ops come from it).
+      space: a `micro_space` (nodes and ops come from it).
       input_shape: ``(H, W, C)``.
       num_classes: classifier outputs.
       num_layers: N, normal cells (N + 2 cells with the two reductions).
@@ -239,7 +238,7 @@ class MicroSupergraph(image_ops.SharedWeightModel):
       momentum: Nesterov momentum.
       name: Keras name.
     """
-    if space.name != image_spaces.MICRO_SPACE_NAME:
+    if space.name != space_lib.MICRO_SPACE_NAME:
       raise ValueError(f"not a micro space: {space.name}")
     super().__init__(space, input_shape=input_shape, num_classes=num_classes,
                      keep_prob=keep_prob, l2_reg=l2_reg, grad_bound=grad_bound,
@@ -247,9 +246,9 @@ class MicroSupergraph(image_ops.SharedWeightModel):
     self.num_layers = num_layers
     self.num_nodes = int(space.meta("num_nodes"))
     self.num_ops = int(space.meta("num_ops"))
-    self.reduction_cells = image_spaces.micro_reduction_cells(num_layers)
+    self.reduction_cells = space_lib.micro_reduction_cells(num_layers)
     self.aux_index = self.reduction_cells[-1] + 1 if aux_weight else None
-    self._positions = image_spaces.micro_token_positions(space)
+    self._positions = space_lib.micro_token_positions(space)
     h, _, c = self.image_shape
     f = out_filters
     self.stem = image_ops.ConvBN(c, 3 * f, 3, moving_stats=False, name="stem")

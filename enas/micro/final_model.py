@@ -1,0 +1,244 @@
+"""The ENAS micro final model: a fixed cell pair retrained (§2.4, §3.2).
+
+Pham et al. 2018, §3.2 ("we retrain from scratch" the derived architecture),
+with the layout of the official fixed-architecture child (melodyguan/enas
+``micro_child.py`` with ``fixed_arc``). Unlike the supergraph, a plain Keras
+model holding ONLY the chosen ops, with moving-average batch norm for
+inference.
+
+`build_micro_final`, for N normal cells (15 in the official run) and F
+filters:
+
+  stem:    conv3x3 (3F) -> BN; the first cell's two inputs are the stem
+  cells:   N + 2 cells, reduction cells at
+           `enas.micro.space.micro_reduction_cells` ([5, 11] for 15), each
+           doubling the width; cell c reads the outputs of cells c - 2 and
+           c - 1
+  cell:    calibrate both inputs to the cell's width F_c and the second
+           input's resolution (ReLU-conv1x1-BN, or ReLU-factorized reduction
+           when the first input is twice as large);
+           node n = op_1(input index_1) + op_2(input index_2), the ops
+           being the fixed layers of the op table `enas.micro.ops`; in a
+           reduction cell the ops reading the cell inputs 0 and 1 have
+           stride 2 (identity becomes a factorized reduction);
+           output = BN(conv1x1(ReLU(concat of the loose ends))), loose ends
+           at the cell's input resolution being factorized-reduced first
+  drop path on every sep-conv and pool branch while training, keep
+           probability ``1 - (layer + 1) / (N + 2) * (1 - p)``, itself moved
+           from 1 towards that value by the training progress (`DropPath`)
+  head:    ReLU -> global average pool -> dropout(keep_prob) -> dense (no
+           bias); auxiliary head after the cell following the last reduction
+           (official ``aux_head_indices``), trained (official bug 6 left its
+           weights out of the optimizer).
+
+  Difference from the official fixed child: its cell output is the bare
+  concatenation of the loose ends (k F channels) and every cell starts with
+  an extra ReLU-conv1x1-BN (``layer_base``) on its second input. Here the
+  cell ends in ReLU-conv1x1-BN to F_c as in the ENAS search model (§2.4), so
+  every cell output is F_c wide and the ``layer_base`` projection would be a
+  second 1x1 conv in a row; it is left out.
+
+All convolutions have no bias (BN follows), He-normal initialisation, NHWC.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from enas.image import final_common
+from enas.image import ops as image_ops
+from enas.image import spaces as image_spaces
+from enas.micro import ops as micro_ops
+from enas.micro import space as space_lib
+
+
+class FinalCell(keras.layers.Layer):
+  """One fixed micro cell of the final model (§2.4)."""
+
+  def __init__(self, cell: space_lib.MicroCell,
+               input_shapes: Sequence[tuple[int, int]], filters: int, *,
+               reduction: bool, drop_path: final_common.DropPath | None,
+               **kwargs):
+    """Builds the calibration, the chosen ops and the output projection.
+
+    Args:
+      cell: the decoded cell.
+      input_shapes: ``(size, channels)`` of the two inputs.
+      filters: F_c, the width of every node and of the output.
+      reduction: ops on the cell inputs have stride 2.
+      drop_path: applied to sep-conv and pool branches while training.
+    """
+    super().__init__(**kwargs)
+    (h0, c0), (h1, c1) = input_shapes
+    f = filters
+    self.cell = cell
+    self.reduction = reduction
+    self.drop_path = drop_path
+    self.calibrate = [None, None]
+    if h0 != h1:
+      if h0 != 2 * h1:
+        raise ValueError(f"cell inputs of sizes {h0} and {h1}")
+      self.calibrate[0] = image_ops.FactorizedReduction(
+          c0, f, relu_before=True, name="calib_0")
+    elif c0 != f:
+      self.calibrate[0] = image_ops.ConvBN(c0, f, 1, relu_before=True,
+                                           name="calib_0")
+    if c1 != f:
+      self.calibrate[1] = image_ops.ConvBN(c1, f, 1, relu_before=True,
+                                           name="calib_1")
+    self.branches = []
+    for n, node in enumerate(cell.nodes):
+      for slot, (source, op) in enumerate(((node.index_1, node.op_1),
+                                           (node.index_2, node.op_2))):
+        stride = 2 if reduction and source < 2 else 1
+        name = f"node_{n + 2}_{slot}"
+        spec = micro_ops.get(op)
+        layer = spec.fixed_layer(f, stride, name=name)
+        self.branches.append((source, spec, stride, layer))
+    self._branch_layers = [b[3] for b in self.branches if b[3] is not None]
+    self.loose_ends = cell.loose_ends
+    self.loose_reductions = {
+        i: image_ops.FactorizedReduction(f, f, name=f"loose_{i}_reduce")
+        for i in self.loose_ends if reduction and i < 2}
+    self._loose_list = list(self.loose_reductions.values())
+    self.out = image_ops.ConvBN(len(self.loose_ends) * f, f, 1,
+                                relu_before=True, name="out_conv")
+    self.output_size = h1 // 2 if reduction else h1
+    self.built = True
+
+  def _branch(self, x, spec, stride, layer, progress, training):
+    x = spec.fixed_branch(x, layer, stride, training)
+    if spec.drop_path and self.drop_path is not None:
+      x = self.drop_path(x, progress=progress, training=training)
+    return x
+
+  def call(self, inputs, progress=0.0, training=False):
+    """The cell output from its two inputs, at training `progress`."""
+    nodes = [x if cal is None else cal(x, training=training)
+             for x, cal in zip(inputs, self.calibrate)]
+    for n in range(len(self.cell.nodes)):
+      terms = [self._branch(nodes[source], spec, stride, layer, progress,
+                            training)
+               for source, spec, stride, layer
+               in self.branches[2 * n:2 * n + 2]]
+      nodes.append(terms[0] + terms[1])
+    loose = [self.loose_reductions[i](nodes[i], training=training)
+             if i in self.loose_reductions else nodes[i]
+             for i in self.loose_ends]
+    return self.out(tf.concat(loose, axis=-1), training=training)
+
+
+class MicroFinalModel(keras.Model):
+  """A fixed micro architecture (see the module docstring).
+
+  Attributes:
+    arc: the decoded `space_lib.MicroArc`.
+    reduction_cells: positions of the reduction cells among the N + 2.
+    cell_widths: output channels of each cell.
+    cell_sizes: output height (= width) of each cell.
+    aux_head: the `image_ops.AuxHead` or None.
+    aux_index: the cell the auxiliary head reads, or None.
+    progress: non-trainable scalar in [0, 1] scheduling drop path; the
+      trainer assigns ``(step + 1) / total_steps``.
+  """
+
+  def __init__(self, arc: space_lib.MicroArc, *,
+               input_shape: Sequence[int], num_classes: int,
+               num_layers: int = 15, out_filters: int = 36,
+               keep_prob: float = 0.8, aux_head: bool = True,
+               drop_path_keep_prob: float | None = 0.6,
+               name: str = "micro_final"):
+    super().__init__(name=name)
+    self.arc = arc
+    self.image_shape = tuple(int(d) for d in input_shape)
+    self.keep_prob = keep_prob
+    self.num_layers = num_layers
+    self.reduction_cells = space_lib.micro_reduction_cells(num_layers)
+    self.aux_index = self.reduction_cells[-1] + 1 if aux_head else None
+    self.progress = self.add_weight(shape=(), initializer="zeros",
+                                    trainable=False, name="progress")
+    h, _, c = self.image_shape
+    f = out_filters
+    num_cells = num_layers + 2
+    self.stem = image_ops.ConvBN(c, 3 * f, 3, name="stem")
+    shapes = [(h, 3 * f), (h, 3 * f)]
+    self.cells, self.cell_widths, self.cell_sizes = [], [], []
+    self.aux_head = None
+    for layer in range(num_cells):
+      reduction = layer in self.reduction_cells
+      if reduction:
+        f *= 2
+      drop_path = None
+      if drop_path_keep_prob is not None and drop_path_keep_prob < 1.0:
+        drop_path = final_common.DropPath(drop_path_keep_prob, layer, num_cells,
+                             name=f"cell_{layer}_drop_path")
+      cell = FinalCell(arc.reduction if reduction else arc.normal, shapes, f,
+                       reduction=reduction, drop_path=drop_path,
+                       name=f"cell_{layer}")
+      self.cells.append(cell)
+      self.cell_widths.append(f)
+      self.cell_sizes.append(cell.output_size)
+      shapes = [shapes[1], (cell.output_size, f)]
+      if layer == self.aux_index:
+        self.aux_head = image_ops.AuxHead(f, cell.output_size, num_classes,
+                                          name="aux_head")
+    self.classifier = self.add_weight(
+        shape=(f, num_classes), initializer=image_ops.he_normal(f),
+        name="classifier")
+    self.built = True
+
+  def call(self, images, training=False):
+    """Logits, or ``(logits, aux_logits)`` when the model has an aux head.
+
+    The auxiliary head always uses batch statistics (it only matters while
+    training; the official one ran in training mode only).
+    """
+    stem = self.stem(images, training=training)
+    inputs = [stem, stem]
+    aux = None
+    for layer, cell in enumerate(self.cells):
+      out = cell(inputs, progress=self.progress, training=training)
+      inputs = [inputs[1], out]
+      if layer == self.aux_index:
+        aux = self.aux_head(out)
+    x = image_ops.global_avg_pool(tf.nn.relu(inputs[1]))
+    if training and self.keep_prob < 1.0:
+      x = tf.nn.dropout(x, rate=1.0 - self.keep_prob)
+    logits = tf.matmul(x, self.classifier)
+    return logits if aux is None else (logits, aux)
+
+
+def build_micro_final(arc: image_spaces.ArcLike, *, input_shape: Sequence[int],
+                      num_classes: int, num_layers: int = 15,
+                      out_filters: int = 36, keep_prob: float = 0.8,
+                      aux_head: bool = True,
+                      drop_path_keep_prob: float | None = 0.6,
+                      name: str = "micro_final") -> MicroFinalModel:
+  """Builds the final model of a micro architecture (ENAS §2.4, §3.2).
+
+  Args:
+    arc: an `Architecture` of a `micro_space`, its tokens or the official
+      ``fixed_arc`` text (normal cell, then reduction cell).
+    input_shape: ``(H, W, C)``.
+    num_classes: classifier outputs.
+    num_layers: N normal cells (N + 2 cells in all; 15 officially).
+    out_filters: F of the first stage (36); doubles at each reduction.
+    keep_prob: dropout keep probability before the classifier (0.8).
+    aux_head: add the auxiliary head (needs a feature map of at least 5x5
+      after the last reduction, e.g. 32x32 inputs).
+    drop_path_keep_prob: base drop-path keep probability (0.6); None or 1.0
+      disables drop path.
+    name: Keras name.
+
+  Returns:
+    A built `MicroFinalModel`: ``model(images, training)`` gives logits, or
+    ``(logits, aux_logits)`` with the auxiliary head.
+  """
+  return MicroFinalModel(space_lib.decode_micro(arc),
+                         input_shape=input_shape, num_classes=num_classes,
+                         num_layers=num_layers, out_filters=out_filters,
+                         keep_prob=keep_prob, aux_head=aux_head,
+                         drop_path_keep_prob=drop_path_keep_prob, name=name)

@@ -1,0 +1,93 @@
+"""Specification of the ENAS micro final model (§2.4, §3.2).
+
+Small widths and images for speed, but the official architecture and cell
+count (15 + 2 micro cells). The paper-size model is only built, to record its
+parameter count.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+import final_model_checks as checks
+from enas.image import final_common
+from enas.micro import final_model as fm
+from enas.micro import space as spaces
+
+# Normal and reduction cells using only sep_conv3x3 (0), pools (2, 3) and
+# identity (4): no 5x5 kernel anywhere.
+MICRO_NO_SEP5 = ("0 0 1 2 0 3 1 4 2 0 3 0 1 4 2 2 4 0 0 3 "
+                 "1 0 0 2 1 3 0 4 2 0 3 2 0 0 1 4 5 3 4 0")
+
+
+def test_official_micro_arc_trains_forward_and_backward():
+  model = fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=15,
+                               aux_head=False, **checks.SMALL)
+  assert len(model.cells) == 17
+  assert model.reduction_cells == (5, 11)
+  loss, grads = checks.loss_and_grads(model, checks.images((16, 16, 3)),
+                                tf.constant([3, 4]))
+  assert np.isfinite(float(loss))
+  assert all(g is not None for g in grads)
+
+
+def test_micro_channels_double_at_reduction_cells():
+  model = fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=15,
+                               aux_head=False, **checks.SMALL)
+  assert model.cell_widths == [8] * 5 + [16] * 6 + [32] * 6
+  assert model.cell_sizes == [16] * 5 + [8] * 6 + [4] * 6
+
+
+def test_micro_has_only_the_chosen_ops():
+  model = fm.build_micro_final(MICRO_NO_SEP5, num_layers=3, aux_head=False,
+                               **checks.SMALL)
+  shapes = checks.kernel_shapes(model)
+  assert not any(s[:2] == (5, 5) for s in shapes)
+  assert any(s[:2] == (3, 3) and s[3] == 1 for s in shapes if len(s) == 4)
+  paper = fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=3,
+                               aux_head=False, **checks.SMALL)
+  assert any(s[:2] == (5, 5) for s in checks.kernel_shapes(paper))
+
+
+def test_micro_aux_head_outputs_logits_and_its_weights_get_gradients():
+  # 20x20 inputs leave 5x5 after two reductions, the aux head's minimum.
+  model = fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=3,
+                               input_shape=(20, 20, 3), num_classes=10,
+                               out_filters=4)
+  assert model.aux_head is not None
+  assert model.aux_index == model.reduction_cells[-1] + 1
+  logits, aux = model(checks.images((20, 20, 3)), training=True)
+  assert logits.shape == aux.shape == (2, 10)
+  _, grads = checks.loss_and_grads(model, checks.images((20, 20, 3)), tf.constant([0, 1]))
+  by_id = {id(w): g for w, g in zip(model.trainable_weights, grads)}
+  aux_grads = [by_id[id(w)] for w in model.aux_head.trainable_weights]
+  assert aux_grads and all(g is not None for g in aux_grads)
+  assert float(tf.add_n([tf.reduce_sum(tf.abs(g)) for g in aux_grads])) > 0
+  assert final_common.count_params(model) > final_common.count_params(model,
+                                                  include_aux_head=False)
+
+
+def test_micro_model_progress_variable_drives_drop_path():
+  model = fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=3,
+                               aux_head=False, keep_prob=1.0,
+                               drop_path_keep_prob=0.1, **checks.SMALL)
+  images = checks.images((16, 16, 3), batch=4)
+  model.progress.assign(0.0)
+  tf.random.set_seed(1)
+  a = model(images, training=True)
+  tf.random.set_seed(1)
+  b = model(images, training=True)
+  np.testing.assert_allclose(a, b, rtol=1e-5)  # no randomness at progress 0
+  model.progress.assign(1.0)
+  c = model(images, training=True)
+  assert not np.allclose(a, c)
+
+
+def test_paper_size_parameter_counts(capsys):
+  micro = fm.build_micro_final(spaces.PAPER_MICRO_ARC, input_shape=(32, 32, 3),
+                               num_classes=10, num_layers=15, out_filters=36)
+  counts = {"micro": final_common.count_params(micro),
+            "micro_without_aux": final_common.count_params(
+                micro, include_aux_head=False)}
+  with capsys.disabled():
+    print(f"\nmicro parameter counts (paper: 4.6M): {counts}")
+  assert 2e6 < counts["micro_without_aux"] < counts["micro"] < 6e6
