@@ -114,14 +114,12 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   """Parses gin, turning its errors into `UsageError`."""
   import gin  # pylint: disable=g-import-not-at-top
-  from runner import tasks  # pylint: disable=g-import-not-at-top
   if not gin_files:
     raise UsageError("pass at least one --gin_file (see gin/)")
   for path in gin_files:
     if not os.path.exists(path):
       raise UsageError(f"gin file not found: {path}")
   try:
-    tasks.import_configurables()
     gin.add_config_file_search_path(_REPO_ROOT)
     gin.parse_config_files_and_bindings(
         list(gin_files), list(gin_bindings), skip_unknown=False)

@@ -34,26 +34,6 @@ class ChildTask(Protocol):
     """
 
 
-# TODO(issue 11): gin files import what they bind; this list goes.
-_CONFIGURABLE_MODULES = (
-    "child.nas_cnn.trainer", "child.nas_cnn.space",
-    "child.nas_tree_cell.language_model", "controller.strategy",
-    "runner.loop", "runner.from_scratch", "runner.ray_pool",
-    "runner.experiment", "runner.tasks", "child.nas_cnn.task",
-    "child.nas_tree_cell.task", "enas.image.final_task",
-    "enas.recurrent.final_task", "enas.image.shared_weights",
-    "enas.image.spaces", "enas.macro.supergraph", "enas.micro.supergraph",
-    "enas.recurrent.supergraph", "enas.recurrent.shared_weights",
-    "enas.image.final_training", "enas.recurrent.final_training",
-)
-
-
-def import_configurables() -> None:
-  """Imports every module that registers gin configurables."""
-  for name in _CONFIGURABLE_MODULES:
-    importlib.import_module(name)
-
-
 _TASKS = {
     "image_classification": ("child.nas_cnn.task", "ImageClassificationTask"),
     "language_model": ("child.nas_tree_cell.task", "LanguageModelTask"),

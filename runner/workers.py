@@ -30,8 +30,7 @@ class ChildWorker:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    tasks.import_configurables()
-    gin.parse_config(config_text)
+    gin.parse_config(config_text)  # its imports register what it binds
     self._task = tasks.make_task()
 
   def evaluate(self, slot: int, arc_text: str, seed: int
