@@ -9,9 +9,10 @@ import gin  # pylint: disable=g-import-not-at-top
 import numpy as np
 import pytest
 
-from child.nas_cnn.trainer import (ChildResult, ChildTrainerConfig,
-                                 reward_from_accuracies, train_child)
 from child.nas_cnn.builder import ConvLayer
+from child.nas_cnn.trainer import (ChildTrainerConfig, reward_from_accuracies,
+                                   train_child)
+from child.outcome import Outcome
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +78,7 @@ def test_config_defaults_follow_the_paper_and_gin_can_bind_them():
 
 def test_a_short_run_succeeds_and_scores_its_best_recent_accuracy():
   result = train_child(LAYERS, tiny_dataset(), QUICK, seed=1)
-  assert isinstance(result, ChildResult)
+  assert isinstance(result, Outcome)
   assert result.status == "ok", result.error
   assert result.error == ""
   assert len(result.valid_accuracies) == 2
@@ -86,6 +87,7 @@ def test_a_short_run_succeeds_and_scores_its_best_recent_accuracy():
   assert 0.0 <= result.reward <= 1.0
   assert result.params > 0
   assert result.seconds > 0
+  assert result.test_accuracy is None  # a search never looks at the test set
 
 
 def test_training_learns_an_easy_task():
@@ -120,6 +122,7 @@ def test_a_diverging_child_fails_with_zero_reward():
   assert result.reward == 0.0
   assert result.error.startswith("non-finite")
   assert result.params > 0
+  assert result.valid_accuracy is None  # a failed child has no score
 
 
 def test_non_finite_inputs_fail_at_the_first_epoch():
