@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import os
 from typing import Any
 
 import gin
-import numpy as np
-
-from controller import search_space as ss
-
-from child.outcome import finite_or_none
 
 
 @gin.configurable
@@ -43,8 +35,8 @@ class EnasImageFinalTask:
 
   def evaluate(self, arc, seed: int,
                final_dir: str | None = None) -> dict[str, Any]:
-    return finite_or_none(self._final.train_final_image(
-        arc, self.config, seed, output_dir=final_dir))
+    return self._final.train_final_image(
+        arc, self.config, seed, output_dir=final_dir).to_record()
 
   def count_params(self, arc, input_shape, num_classes) -> int:
     from child.nas_cnn import builder as nas_cnn_builder  # pylint: disable=g-import-not-at-top
