@@ -1,6 +1,7 @@
 """Specification of child training and the reward (Zoph & Le §3.2)."""
 
 import dataclasses
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -153,3 +154,20 @@ def test_an_empty_validation_set_fails_instead_of_raising():
   result = train_child(LAYERS, data, QUICK, seed=0)
   assert result.status == "failed"
   assert "validation set is empty" in result.error
+
+
+def test_the_task_returns_the_outcome_as_a_json_record():
+  from child.nas_cnn import task as cnn_task  # pylint: disable=g-import-not-at-top
+  task = cnn_task.ImageClassificationTask()
+  task._data = tiny_dataset()
+  one_layer = task.space_with_layers(1)
+  arc = one_layer.from_tokens([0] * one_layer.num_tokens)
+  try:
+    gin.parse_config("ChildTrainerConfig.epochs = 1")
+    record = task.evaluate(arc, seed=0)
+  finally:
+    gin.clear_config()
+  assert record["status"] == "ok", record["error"]
+  assert record["valid_accuracies"] == [record["valid_accuracy"]]
+  assert record["reward"] == pytest.approx(record["valid_accuracy"] ** 3)
+  assert json.loads(json.dumps(record, allow_nan=False)) == record
