@@ -1,6 +1,7 @@
 """Specification of child training and the reward (Zoph & Le §3.2)."""
 
 import dataclasses
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -9,9 +10,10 @@ import gin  # pylint: disable=g-import-not-at-top
 import numpy as np
 import pytest
 
-from child.nas_cnn.trainer import (ChildResult, ChildTrainerConfig,
-                                 reward_from_accuracies, train_child)
 from child.nas_cnn.builder import ConvLayer
+from child.nas_cnn.trainer import (ChildTrainerConfig, reward_from_accuracies,
+                                   train_child)
+from child.outcome import Outcome
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +79,7 @@ def test_config_defaults_follow_the_paper_and_gin_can_bind_them():
 
 def test_a_short_run_succeeds_and_scores_its_best_recent_accuracy():
   result = train_child(LAYERS, tiny_dataset(), QUICK, seed=1)
-  assert isinstance(result, ChildResult)
+  assert isinstance(result, Outcome)
   assert result.status == "ok", result.error
   assert result.error == ""
   assert len(result.valid_accuracies) == 2
@@ -86,6 +88,7 @@ def test_a_short_run_succeeds_and_scores_its_best_recent_accuracy():
   assert 0.0 <= result.reward <= 1.0
   assert result.params > 0
   assert result.seconds > 0
+  assert result.test_accuracy is None  # a search never looks at the test set
 
 
 def test_training_learns_an_easy_task():
@@ -120,6 +123,7 @@ def test_a_diverging_child_fails_with_zero_reward():
   assert result.reward == 0.0
   assert result.error.startswith("non-finite")
   assert result.params > 0
+  assert result.valid_accuracy is None  # a failed child has no score
 
 
 def test_non_finite_inputs_fail_at_the_first_epoch():
@@ -150,3 +154,20 @@ def test_an_empty_validation_set_fails_instead_of_raising():
   result = train_child(LAYERS, data, QUICK, seed=0)
   assert result.status == "failed"
   assert "validation set is empty" in result.error
+
+
+def test_the_task_returns_the_outcome_as_a_json_record():
+  from child.nas_cnn import task as cnn_task  # pylint: disable=g-import-not-at-top
+  task = cnn_task.ImageClassificationTask()
+  task._data = tiny_dataset()
+  one_layer = task.space_with_layers(1)
+  arc = one_layer.from_tokens([0] * one_layer.num_tokens)
+  try:
+    gin.parse_config("ChildTrainerConfig.epochs = 1")
+    record = task.evaluate(arc, seed=0)
+  finally:
+    gin.clear_config()
+  assert record["status"] == "ok", record["error"]
+  assert record["valid_accuracies"] == [record["valid_accuracy"]]
+  assert record["reward"] == pytest.approx(record["valid_accuracy"] ** 3)
+  assert json.loads(json.dumps(record, allow_nan=False)) == record

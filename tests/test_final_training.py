@@ -22,27 +22,29 @@ CONFIG = ft.FinalTrainingConfig(
 
 
 def test_train_final_image_on_digits_is_ok(tmp_path):
-  record = ft.train_final_image(micro_space.PAPER_MICRO_ARC, CONFIG, seed=0,
+  result = ft.train_final_image(micro_space.PAPER_MICRO_ARC, CONFIG, seed=0,
                                 output_dir=str(tmp_path))
-  assert record["status"] == "ok", record["error"]
-  assert 0.0 <= record["test_accuracy"] <= 1.0
-  assert 0.0 <= record["valid_accuracy"] <= 1.0
-  assert record["params"] > 0 and record["error"] == ""
+  assert result.status == "ok", result.error
+  assert 0.0 <= result.test_accuracy <= 1.0
+  assert result.valid_accuracy == result.valid_accuracies[-1]
+  assert 0.0 <= result.valid_accuracy <= 1.0
+  assert result.params > 0 and result.error == ""
   assert (tmp_path / "model.weights.h5").exists()
 
 
 def test_train_final_image_reports_divergence_without_raising():
   config = dataclasses.replace(CONFIG, lr_max=1e30, lr_min=1e30, max_train=256)
-  record = ft.train_final_image(micro_space.PAPER_MICRO_ARC, config, seed=0)
-  assert record["status"] == "failed"
-  assert record["test_accuracy"] is None
-  assert "\n" not in record["error"] and record["error"]
+  result = ft.train_final_image(micro_space.PAPER_MICRO_ARC, config, seed=0)
+  assert result.status == "failed"
+  assert result.test_accuracy is None
+  assert "\n" not in result.error and result.error
+  assert result.params > 0   # measured before it diverged
 
 
 def test_train_final_image_rejects_a_macro_layer_mismatch_as_failed():
   config = dataclasses.replace(CONFIG, space="macro", num_layers=12)
-  record = ft.train_final_image(macro_space.PAPER_MACRO_ARC, config, seed=0)
-  assert record["status"] == "failed" and "24 layers" in record["error"]
+  result = ft.train_final_image(macro_space.PAPER_MACRO_ARC, config, seed=0)
+  assert result.status == "failed" and "24 layers" in result.error
 
 
 def test_cutout_zeroes_a_square():

@@ -18,6 +18,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import pytest
 import tensorflow as tf
 
+from child import lm
 from controller.search_space import ArchitectureError
 from enas.recurrent import final_task
 from enas.recurrent import final_training as rf
@@ -79,8 +80,8 @@ def test_the_fixed_cell_computes_the_supergraphs_function_on_the_same_weights():
     cell = rnn_space.decode_rnn(tokens)
     model = _fixed_from_supergraph(supergraph, cell)
     want_nll, count, want_state = supergraph.eval_loss(x, y, tokens, state)
-    got_nll, got_state = model.eval_loss(x, y, state)
-    assert int(count) == x.size
+    got_nll, got_count, got_state = model.eval_loss(x, y, state)
+    assert int(count) == int(got_count) == x.size
     np.testing.assert_allclose(float(got_nll), float(want_nll), rtol=1e-5)
     np.testing.assert_allclose(got_state.numpy(), want_state.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -112,9 +113,9 @@ def test_dropout_is_off_at_evaluation():
   plain = rf.FinalRnnLM(_paper_cell(), vocab_size=VOCAB, hidden_size=HIDDEN, seed=3)
   x, y = _data(2)
   state = dropped.initial_state(BATCH)
-  first, _ = dropped.eval_loss(x, y, state)
-  second, _ = dropped.eval_loss(x, y, state)
-  without, _ = plain.eval_loss(x, y, state)
+  first, _, _ = dropped.eval_loss(x, y, state)
+  second, _, _ = dropped.eval_loss(x, y, state)
+  without, _, _ = plain.eval_loss(x, y, state)
   assert float(first) == float(second)
   np.testing.assert_allclose(float(first), float(without), rtol=1e-6)
   masks = sg.sample_masks(tf.random.Generator.from_seed(0), x, VOCAB, HIDDEN, heavy)
@@ -193,9 +194,9 @@ def test_asgd_training_records_the_switch_and_evaluates_the_averaged_weights(mon
   monkeypatch.setattr(rf, "should_start_averaging", lambda *args: True)
   config = dataclasses.replace(TINY, epochs=2, max_steps_per_epoch=5, asgd=True)
   result = rf.train_final_rnn("lstm", config, seed=0, corpus=_corpus())
-  assert result["status"] == "ok", result["error"]
-  assert result["asgd_start_epoch"] == 1
-  assert result["valid_ppl"] == result["valid_ppls"][-1]
+  assert result.status == "ok", result.error
+  assert result.asgd_start_epoch == 1
+  assert result.valid_ppl == result.valid_ppls[-1]
 
 
 # ---------------------------------------------------------------- arcs, training, records
@@ -214,25 +215,27 @@ def test_named_cells_and_official_strings_parse():
 @pytest.mark.parametrize("arc", ["lstm", "paper_enas_cell"])
 def test_the_lstm_and_the_paper_cell_train_one_tiny_epoch(arc, tmp_path):
   result = rf.train_final_rnn(arc, TINY, seed=0, output_dir=str(tmp_path), corpus=_corpus())
-  assert result["status"] == "ok", result["error"]
-  assert math.isfinite(result["valid_ppl"]) and math.isfinite(result["test_ppl"])
-  assert result["valid_ppl"] < 0.75 * VOCAB          # learned something about the stream
-  assert result["params"] == rf.count_params(arc, TINY)
-  assert len(result["valid_ppls"]) == len(result["train_losses"]) == 1
+  assert result.status == "ok", result.error
+  assert math.isfinite(result.valid_ppl) and math.isfinite(result.test_ppl)
+  assert result.valid_ppl < 0.75 * VOCAB          # learned something about the stream
+  assert result.params == rf.count_params(arc, TINY)
+  assert len(result.valid_ppls) == len(result.train_losses) == 1
   assert sorted(os.listdir(tmp_path)) == [rf.WEIGHTS_FILE]        # no temporary file left
   restored = rf.build_model(arc, TINY, seed=99)
   with np.load(tmp_path / rf.WEIGHTS_FILE) as saved:
     restored.set_weights(dict(saved))
-  ppl = rf.stream_perplexity(restored, _corpus().test, TINY.test_batch_size, TINY.eval_bptt)
-  np.testing.assert_allclose(ppl, result["test_ppl"], rtol=1e-4)
+  ppl = lm.perplexity(*lm.stream_nll(restored.eval_loss, _corpus().test, TINY.test_batch_size, TINY.eval_bptt,
+                                     restored.initial_state(TINY.test_batch_size)))
+  np.testing.assert_allclose(ppl, result.test_ppl, rtol=1e-4)
 
 
 def test_a_nan_loss_gives_a_failed_record_with_a_one_line_error():
   config = dataclasses.replace(TINY, learning_rate=1e30, grad_bound=0.0, init_range=1.0)
   result = rf.train_final_rnn("lstm", config, seed=0, corpus=_corpus())
-  assert result["status"] == "failed"
-  assert result["valid_ppl"] is None and result["test_ppl"] is None
-  assert "non-finite" in result["error"] and "\n" not in result["error"]
+  assert result.status == "failed"
+  assert result.valid_ppl is None and result.test_ppl is None
+  assert "non-finite" in result.error and "\n" not in result.error
+  assert result.params == rf.count_params("lstm", config)   # measured before it diverged
 
 
 def test_count_params_of_the_paper_cell_is_the_hand_formula():
@@ -244,7 +247,6 @@ def test_count_params_of_the_paper_cell_is_the_hand_formula():
 
 
 def test_the_task_parses_names_draws_from_its_space_and_counts():
-  from runner import tasks  # pylint: disable=g-import-not-at-top
   task = final_task.EnasRnnFinalTask()
   assert task.space.num_tokens == 23
   assert task.parse("lstm") == "lstm"
@@ -252,6 +254,15 @@ def test_the_task_parses_names_draws_from_its_space_and_counts():
   random = random_arcs(task.space, 1, seed=0)[0]
   assert task.parse(task.space.from_tokens(random).to_string()).tokens == random
   assert task.count_params("lstm") == rf.count_params("lstm", task.config)
+
+
+def test_the_task_returns_a_json_record_of_the_outcome(tmp_path):
+  task = final_task.EnasRnnFinalTask()
+  task.config, task._corpus = TINY, _corpus()
+  record = task.evaluate("lstm", seed=0, final_dir=str(tmp_path))
+  assert record["status"] == "ok", record["error"]
+  assert record["valid_ppls"] == [record["valid_ppl"]] and record["reward"] is None
+  assert json.loads(json.dumps(record, allow_nan=False)) == record
 
 
 def test_count_params_binary_prints_the_official_final_count_last():

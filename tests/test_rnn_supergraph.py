@@ -12,6 +12,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import pytest
 import tensorflow as tf
 
+from child import lm
 from controller.search_space import ArchitectureError
 from enas.recurrent import space as rnn_space
 from enas.recurrent import supergraph as sg
@@ -201,10 +202,12 @@ def test_dropout_changes_the_training_loss(space):
   assert abs(float(loss) - float(total) / int(count)) > 1e-4
 
 
-def test_valid_perplexity_is_exp_of_the_mean_nll_by_hand(model):
+def test_a_childs_stream_perplexity_is_exp_of_the_mean_nll_by_hand(model):
   ids = np.random.default_rng(7).integers(0, VOCAB, 2 * 12 + 1)
   arc = _paper()
-  ppl = sg.valid_perplexity(model, ids, arc, batch_size=2, bptt=5)
+  ppl = lm.perplexity(*lm.stream_nll(sg.child_eval_window(model, arc), ids,
+                                     batch_size=2, bptt=5,
+                                     state=model.initial_state(2)))
   data = ids[:24].reshape(2, 12)          # batchify drops the last token
   nll = np_lm_nll(model, data[:, :-1], data[:, 1:], rnn_space.decode_rnn(arc))
   assert np.isfinite(ppl)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 from typing import Any
 
 import gin
-import numpy as np
 
 from controller import search_space as ss
 
@@ -78,7 +75,7 @@ class ImageClassificationTask:
         evaluate_test=final_dir is not None,
         save_model_to=(os.path.join(final_dir, "model.keras")
                        if final_dir else None))
-    return dataclasses.asdict(result)
+    return result.to_record()
 
   def count_params(self, arc: ss.Architecture, input_shape, num_classes) -> int:
     """Trainable parameters of the child, without any data."""

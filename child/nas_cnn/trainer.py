@@ -9,8 +9,8 @@ project's reference notes).
 
 One worker process trains many children in sequence, so `train_child` never
 raises: a diverging child (non-finite loss) or any exception while building
-or training gives a ``'failed'`` `ChildResult` with reward 0, and the Keras
-session is cleared afterwards.
+or training gives a ``'failed'`` `child.outcome.Outcome` with reward 0, and
+the Keras session is cleared afterwards.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 from typing import Any, Sequence
 
 import gin
@@ -26,10 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from child import outcome
 from child.nas_cnn.builder import ConvLayer, build_cnn, count_params
-
-OK = "ok"
-FAILED = "failed"
 
 _EVAL_BATCH = 1024
 _AUGMENT_PAD = 4
@@ -43,31 +40,6 @@ class _ExpectedRetracingFilter(logging.Filter):
 
 
 tf.get_logger().addFilter(_ExpectedRetracingFilter())
-
-
-@dataclasses.dataclass(frozen=True)
-class ChildResult:
-  """The outcome of training one child.
-
-  Attributes:
-    status: ``'ok'`` or ``'failed'``.
-    reward: the controller's reward (§3.2); 0.0 when failed.
-    valid_accuracy: the accuracy the reward is computed from (max of the last
-      k epochs); 0.0 when failed.
-    valid_accuracies: validation accuracy after each completed epoch.
-    params: trainable parameters of the child (0 if it was never built).
-    seconds: wall-clock time spent building and training.
-    error: one line saying why, when failed.
-  """
-
-  status: str
-  reward: float
-  valid_accuracy: float
-  valid_accuracies: tuple[float, ...]
-  params: int
-  seconds: float
-  error: str = ""
-  test_accuracy: float | None = None
 
 
 @gin.configurable
@@ -123,13 +95,6 @@ def reward_from_accuracies(accuracies: Sequence[float], last_k: int,
   if last_k < 1:
     raise ValueError(f"last_k must be >= 1, got {last_k}")
   return float(max(accuracies[-last_k:])) ** power
-
-
-def _one_line(error: BaseException) -> str:
-  text = str(error).strip().splitlines()
-  first = text[0] if text else ""
-  line = f"{type(error).__name__}: {first}" if first else type(error).__name__
-  return line[:300]
 
 
 def _augment(index, image, label, seed):
@@ -201,13 +166,16 @@ def _validate(eval_step, x_valid, y_valid) -> tuple[float, bool]:
   return correct / len(x_valid), finite
 
 
-def _train(layers, dataset, config, seed, result: dict[str, Any]):
-  """Builds and trains; fills `result`; returns an error line or ''."""
+def _train(layers, dataset, config: ChildTrainerConfig, seed: int,
+           evaluate_test: bool, save_model_to: str | None,
+           measured: dict[str, Any]) -> str:
+  """Builds, trains and scores; fills `measured`; returns an error line or ''."""
+  accuracies = measured["valid_accuracies"] = []
   keras.utils.set_random_seed(seed)
   input_shape = tuple(dataset.input_shape)
   model = build_cnn(layers, input_shape, dataset.num_classes,
                     weight_decay=config.weight_decay, dropout=config.dropout)
-  result["params"] = count_params(model)
+  measured["params"] = count_params(model)
   optimizer = keras.optimizers.SGD(
       learning_rate=config.learning_rate, momentum=config.momentum,
       nesterov=config.nesterov)
@@ -219,7 +187,6 @@ def _train(layers, dataset, config, seed, result: dict[str, Any]):
   x_valid = np.asarray(dataset.x_valid, np.float32)
   y_valid = np.asarray(dataset.y_valid, np.int32)
   base = tf.data.Dataset.from_tensor_slices((x_train, y_train))
-  accuracies = result["accuracies"]
   for epoch in range(1, config.epochs + 1):
     losses = [train_step(x, y) for x, y in
               _train_batches(base, len(x_train), config, seed, epoch)]
@@ -229,18 +196,21 @@ def _train(layers, dataset, config, seed, result: dict[str, Any]):
     if not finite:
       return f"non-finite validation output at epoch {epoch}"
     accuracies.append(accuracy)
-  if result.get("evaluate_test"):
-    result["test_accuracy"], _ = _validate(
+  measured["reward"] = reward_from_accuracies(
+      accuracies, config.reward_last_k, config.reward_power)
+  measured["valid_accuracy"] = max(accuracies[-config.reward_last_k:])
+  if evaluate_test:
+    measured["test_accuracy"], _ = _validate(
         eval_step, np.asarray(dataset.x_test, np.float32),
         np.asarray(dataset.y_test, np.int32))
-  if result.get("save_model_to"):
-    model.save(result["save_model_to"])
+  if save_model_to:
+    model.save(save_model_to)
   return ""
 
 
 def train_child(layers: Sequence[ConvLayer], dataset, config: ChildTrainerConfig,
                 seed: int, *, evaluate_test: bool = False,
-                save_model_to: str | None = None) -> ChildResult:
+                save_model_to: str | None = None) -> outcome.Outcome:
   """Trains one child from scratch and scores it (Zoph & Le §3.2).
 
   Momentum SGD on sparse categorical cross-entropy plus L2 weight decay;
@@ -259,29 +229,11 @@ def train_child(layers: Sequence[ConvLayer], dataset, config: ChildTrainerConfig
     save_model_to: save the trained Keras model to this ``.keras`` path.
 
   Returns:
-    A `ChildResult`; never raises (failures have status ``'failed'``,
-    reward 0 and a one-line `error`).
+    An `Outcome` with ``reward``, ``valid_accuracy`` (the best of the last
+    k epochs, which the reward is computed from), ``valid_accuracies`` (per
+    epoch), ``params`` and, with `evaluate_test`, ``test_accuracy``. Never
+    raises: failures have status ``'failed'``, reward 0 and a one-line
+    ``error`` (`child.outcome.run_guarded`).
   """
-  start = time.perf_counter()
-  partial: dict[str, Any] = {"params": 0, "accuracies": [],
-                             "evaluate_test": evaluate_test,
-                             "save_model_to": save_model_to}
-  try:
-    error = _train(layers, dataset, config, seed, partial)
-  except Exception as e:  # pylint: disable=broad-except
-    error = _one_line(e)
-  finally:
-    keras.backend.clear_session()
-  accuracies = tuple(partial["accuracies"])
-  seconds = time.perf_counter() - start
-  if not error:
-    try:
-      reward = reward_from_accuracies(
-          accuracies, config.reward_last_k, config.reward_power)
-      best = max(accuracies[-config.reward_last_k:])
-      return ChildResult(OK, reward, best, accuracies, partial["params"],
-                         seconds, test_accuracy=partial.get("test_accuracy"))
-    except Exception as e:  # pylint: disable=broad-except
-      error = _one_line(e)
-  return ChildResult(FAILED, 0.0, 0.0, accuracies, partial["params"], seconds,
-                     error)
+  return outcome.run_guarded(lambda measured: _train(
+      layers, dataset, config, seed, evaluate_test, save_model_to, measured))

@@ -25,6 +25,9 @@ learning rate 1 divided by 1.2 after each epoch from epoch 6 on. Each epoch
 starts from a zero state; within an epoch every window starts from the
 previous window's final state (no gradient flows across windows).
 
+The stream is read with `child.lm` (windows, summed NLL, perplexity), the
+plumbing every language model of the project shares.
+
 Model protocol (what `evaluate_perplexity` and `run_epoch` need):
 ``model(ids, states=states, training=...) -> (logits, new_states)`` with ids
 ``(batch, time)`` int32 and logits ``(batch, time, vocab)``, and
@@ -35,8 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import gin
 import keras
@@ -44,6 +46,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from child import lm
+from child import outcome
 from child.datasets import batchify
 from child.nas_tree_cell.cell import CellLike, cell_factory as make_cell_factory
 
@@ -188,20 +192,6 @@ def build_language_model(cell_factory: CellFactory, vocab_size: int,
   return model
 
 
-def bptt_windows(data: np.ndarray, bptt: int
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-  """Truncated-BPTT windows of a `batchify`d array.
-
-  Yields ``(x, y)`` of shape ``(batch, length)``, ``length <= bptt``, with
-  ``y`` the next word of every ``x``; together the windows predict every
-  column after the first exactly once.
-  """
-  for start in range(0, data.shape[1] - 1, bptt):
-    length = min(bptt, data.shape[1] - 1 - start)
-    yield (data[:, start:start + length],
-           data[:, start + 1:start + 1 + length])
-
-
 def make_train_step(model, optimizer: keras.optimizers.Optimizer,
                     clip_norm: float, jit_compile: bool = False):
   """One SGD step on one window: ``step(x, y, states) -> (nll, new_states)``.
@@ -256,7 +246,7 @@ def run_epoch(step, data: np.ndarray, bptt: int, states,
     NonFiniteLossError: a window's loss is NaN or infinite.
   """
   losses = []
-  for x, y in bptt_windows(data, bptt):
+  for x, y in lm.windows(data, bptt):
     if max_steps is not None and len(losses) >= max_steps:
       break
     nll, states = step(tf.constant(x), tf.constant(y), states)
@@ -270,32 +260,24 @@ def run_epoch(step, data: np.ndarray, bptt: int, states,
 
 def evaluate_perplexity(model, ids: np.ndarray, batch_size: int,
                         bptt: int) -> float:
-  """Word-level perplexity of `model` on the stream `ids`.
+  """Word-level perplexity of `model` on the stream `ids` (`child.lm`).
 
   ``exp(sum of -log p(w) over all predicted words / number of them)``, with
   `ids` laid out by `batchify` (its last ``len(ids) % batch_size`` words are
-  dropped) and read window by window with the state carried across windows;
-  every word of every row but the first is predicted once, including those
-  in a last, shorter window.
+  dropped) and read window by window with the state carried across windows,
+  from zero; every word of every row but the first is predicted once,
+  including those in a last, shorter window. Inf when it overflows.
   """
-  data = batchify(ids, batch_size)
 
   @tf.function(reduce_retracing=True)
   def window_nll(x, y, states):
     logits, new_states = model(x, states=states, training=False)
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=y, logits=tf.cast(logits, tf.float32))
-    return tf.reduce_sum(nll), new_states
+    return tf.reduce_sum(nll), tf.size(nll), new_states
 
-  states = model.initial_state(batch_size)
-  total, count = 0.0, 0
-  for x, y in bptt_windows(data, bptt):
-    nll, states = window_nll(tf.constant(x), tf.constant(y), states)
-    total += float(nll)
-    count += y.size
-  if count == 0:
-    raise ValueError("no word to predict: ids too short for batch_size")
-  return math.exp(total / count) if total / count < 709 else math.inf
+  return lm.perplexity(*lm.stream_nll(
+      window_nll, ids, batch_size, bptt, model.initial_state(batch_size)))
 
 
 def reward_from_perplexity(ppl: float, c: float = 80.0,
@@ -375,38 +357,13 @@ class LanguageModelConfig:
         0, epoch + 1 - self.decay_start_epoch)
 
 
-@dataclasses.dataclass(frozen=True)
-class LMResult:
-  """The outcome of training one language-model child.
-
-  Attributes:
-    status: ``"ok"`` or ``"failed"`` (NaN / infinite loss or perplexity, or
-      any exception, e.g. out of memory).
-    reward: `reward_from_perplexity` of the validation perplexity; 0 on
-      failure.
-    valid_ppl: validation perplexity (inf when it could not be computed).
-    test_ppl: test perplexity, or None when not evaluated.
-    params: number of trainable parameters.
-    seconds: wall time of the whole call.
-    error: what went wrong (one line), or None.
-  """
-
-  status: str
-  reward: float
-  valid_ppl: float
-  test_ppl: Optional[float]
-  params: int
-  seconds: float
-  error: Optional[str] = None
-
-
 def _limit(ids: np.ndarray, max_tokens: int | None) -> np.ndarray:
   return ids if max_tokens is None else ids[:max_tokens]
 
 
 def train_language_model(spec_or_cell: CellLike, corpus,
                          config: LanguageModelConfig | None = None,
-                         seed: int = 0) -> LMResult:
+                         seed: int = 0) -> outcome.Outcome:
   """Trains one child language model and scores it (Zoph & Le §3.4).
 
   Args:
@@ -419,57 +376,48 @@ def train_language_model(spec_or_cell: CellLike, corpus,
     seed: seeds Python, NumPy and TensorFlow (weights, dropout).
 
   Returns:
-    An `LMResult`. Never raises: a diverging child (NaN / infinite loss or
+    An `Outcome` with ``reward`` (`reward_from_perplexity` of the validation
+    perplexity), ``valid_ppl``, ``test_ppl`` (when `config.evaluate_test`)
+    and ``params``. Never raises: a diverging child (NaN / infinite loss or
     perplexity) or any exception while building, training or evaluating
-    gives status "failed" and reward 0, as `child.nas_cnn.trainer.train_child`
-    does for CNN children. The Keras session is cleared afterwards.
+    (e.g. out of memory) gives status "failed" and reward 0, as for every
+    child (`child.outcome.run_guarded`).
   """
   config = config or LanguageModelConfig()
-  start = time.time()
-  params = 0
+  return outcome.run_guarded(
+      lambda measured: _train(spec_or_cell, corpus, config, seed, measured))
 
-  def failed(error: str) -> LMResult:
-    return LMResult("failed", 0.0, math.inf, None, params,
-                    time.time() - start, error)
 
-  try:
-    keras.utils.set_random_seed(seed)
-    model = build_language_model(
-        make_cell_factory(spec_or_cell), len(corpus.vocab),
-        config.embedding_size, config.hidden_size, config.num_layers,
-        config.input_dropout, config.layer_dropout, config.output_dropout,
-        config.tie_weights, config.init_scale, seed)
-    params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
-    optimizer = keras.optimizers.SGD(learning_rate=config.learning_rate)
-    step = make_train_step(model, optimizer, config.clip_norm,
-                           config.jit_compile)
-    train = batchify(corpus.train, config.batch_size)
-    for epoch in range(config.epochs):
-      optimizer.learning_rate = config.learning_rate_at(epoch)
-      run_epoch(step, train, config.bptt,
-                model.initial_state(config.batch_size),
-                config.max_steps_per_epoch)
-    valid_ppl = evaluate_perplexity(
-        model, _limit(corpus.valid, config.max_eval_tokens),
+def _train(spec_or_cell: CellLike, corpus, config: LanguageModelConfig,
+           seed: int, measured: dict) -> str:
+  """Builds, trains and scores; fills `measured`; returns an error line or ''."""
+  keras.utils.set_random_seed(seed)
+  model = build_language_model(
+      make_cell_factory(spec_or_cell), len(corpus.vocab),
+      config.embedding_size, config.hidden_size, config.num_layers,
+      config.input_dropout, config.layer_dropout, config.output_dropout,
+      config.tie_weights, config.init_scale, seed)
+  measured["params"] = int(sum(np.prod(v.shape)
+                               for v in model.trainable_variables))
+  optimizer = keras.optimizers.SGD(learning_rate=config.learning_rate)
+  step = make_train_step(model, optimizer, config.clip_norm,
+                         config.jit_compile)
+  train = batchify(corpus.train, config.batch_size)
+  for epoch in range(config.epochs):
+    optimizer.learning_rate = config.learning_rate_at(epoch)
+    run_epoch(step, train, config.bptt,
+              model.initial_state(config.batch_size),
+              config.max_steps_per_epoch)
+  valid_ppl = evaluate_perplexity(
+      model, _limit(corpus.valid, config.max_eval_tokens),
+      config.eval_batch_size, config.bptt)
+  if not math.isfinite(valid_ppl):
+    return f"validation perplexity is {valid_ppl}"
+  measured["valid_ppl"] = valid_ppl
+  measured["reward"] = reward_from_perplexity(valid_ppl, config.reward_c,
+                                              config.reward_power)
+  if config.evaluate_test:
+    measured["test_ppl"] = evaluate_perplexity(
+        model, _limit(corpus.test, config.max_eval_tokens),
         config.eval_batch_size, config.bptt)
-    if not math.isfinite(valid_ppl):
-      return failed(f"validation perplexity is {valid_ppl}")
-    test_ppl = None
-    if config.evaluate_test:
-      test_ppl = evaluate_perplexity(
-          model, _limit(corpus.test, config.max_eval_tokens),
-          config.eval_batch_size, config.bptt)
-  except Exception as e:  # pylint: disable=broad-except
-    # One worker trains many children: any failure is this child's result.
-    return failed(_one_line(e))
-  finally:
-    keras.backend.clear_session()
-  reward = reward_from_perplexity(valid_ppl, config.reward_c,
-                                  config.reward_power)
-  return LMResult("ok", reward, valid_ppl, test_ppl, params,
-                  time.time() - start)
-
-
-def _one_line(error: BaseException) -> str:
-  text = str(error).strip().splitlines()
-  return f"{type(error).__name__}: {text[0] if text else ''}"
+  return ""

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 from typing import Any
 
 import gin
 import numpy as np
-
-from controller import search_space as ss
-
-from child.outcome import finite_or_none
 
 
 @gin.configurable
@@ -55,7 +49,7 @@ class LanguageModelTask:
       config = dataclasses.replace(config, evaluate_test=True)
     result = language_model.train_language_model(arc, self.corpus(), config,
                                                   seed)
-    return finite_or_none(dataclasses.asdict(result))
+    return result.to_record()
 
   def count_params(self, arc, input_shape=None, num_classes=None) -> int:
     """Parameters of the language model at the configured sizes."""

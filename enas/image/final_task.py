@@ -6,8 +6,6 @@ from typing import Any
 
 import gin
 
-from child.outcome import finite_or_none
-
 
 @gin.configurable
 class EnasImageFinalTask:
@@ -35,8 +33,8 @@ class EnasImageFinalTask:
 
   def evaluate(self, arc, seed: int,
                final_dir: str | None = None) -> dict[str, Any]:
-    return finite_or_none(self._final.train_final_image(
-        arc, self.config, seed, output_dir=final_dir))
+    return self._final.train_final_image(
+        arc, self.config, seed, output_dir=final_dir).to_record()
 
   def count_params(self, arc, input_shape, num_classes) -> int:
     from child.nas_cnn import builder as nas_cnn_builder  # pylint: disable=g-import-not-at-top

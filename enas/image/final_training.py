@@ -16,7 +16,7 @@ epochs) where the official schedule used whole epochs (``step //
 batches_per_epoch``).
 
 `train_final_image` never raises: a non-finite loss or any exception gives a
-``'failed'`` record with a one-line error.
+``'failed'`` `child.outcome.Outcome` with a one-line error.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import time
 from typing import Any
 
 import gin
@@ -32,14 +31,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from child import outcome
 from controller.search_space import Architecture
 from enas.image import families
 from enas.image import final_common
 from enas.image import ops as image_ops
 from enas.schedules import cosine_lr
-
-OK = "ok"
-FAILED = "failed"
 
 
 @gin.configurable
@@ -147,12 +144,6 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, *,
       out[i, max(cys[i] - half, 0):cys[i] - half + cutout_size,
           max(cxs[i] - half, 0):cxs[i] - half + cutout_size] = 0.0
   return out
-
-
-def _one_line(error: BaseException) -> str:
-  lines = str(error).strip().splitlines()
-  name = type(error).__name__
-  return (f"{name}: {lines[0]}" if lines else name)[:300]
 
 
 def _make_steps(model, config: FinalTrainingConfig, input_shape):
@@ -263,7 +254,7 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
 
 
 def train_final_image(arc: Any, config: FinalTrainingConfig, seed: int,
-                      output_dir: str | None = None) -> dict[str, Any]:
+                      output_dir: str | None = None) -> outcome.Outcome:
   """Retrains an ENAS image architecture from scratch and tests it (§3.2).
 
   Args:
@@ -275,33 +266,20 @@ def train_final_image(arc: Any, config: FinalTrainingConfig, seed: int,
       `build_final_model` to load them).
 
   Returns:
-    A dict: ``status`` ('ok' or 'failed'), ``test_accuracy`` (None if
-    failed), ``valid_accuracy`` (last epoch's; None without a validation
-    set or if failed), ``valid_accuracies``, ``train_losses`` (per epoch),
-    ``params`` (trainable, aux head included), ``params_without_aux`` (as
-    the official code printed), ``seconds``, ``error`` (one line, '' if ok).
-    Never raises.
+    An `Outcome` (no reward): ``test_accuracy`` (None if failed),
+    ``valid_accuracy`` (last epoch's; None without a validation set or if
+    failed), ``valid_accuracies``, ``train_losses`` (per epoch), ``params``
+    (trainable, aux head included), ``params_without_aux`` (as the official
+    code printed), ``seconds``, ``error`` (one line, '' if ok). Never raises
+    (`child.outcome.run_guarded`).
   """
-  start = time.perf_counter()
-  record: dict[str, Any] = {"params": 0, "params_without_aux": 0,
-                            "train_losses": [], "valid_accuracies": [],
-                            "test_accuracy": None}
-  try:
-    error = _train(arc, config, seed, output_dir, record)
-  except Exception as e:  # pylint: disable=broad-except
-    error = _one_line(e)
-  finally:
-    keras.backend.clear_session()
-  ok = not error
-  valid = record["valid_accuracies"]
-  return {
-      "status": OK if ok else FAILED,
-      "test_accuracy": record["test_accuracy"] if ok else None,
-      "valid_accuracy": valid[-1] if ok and valid else None,
-      "valid_accuracies": list(valid),
-      "train_losses": list(record["train_losses"]),
-      "params": record["params"],
-      "params_without_aux": record["params_without_aux"],
-      "seconds": time.perf_counter() - start,
-      "error": error,
-  }
+
+  def train(measured: dict[str, Any]) -> str:
+    measured.update(params=0, params_without_aux=0, train_losses=[],
+                    valid_accuracies=[])
+    error = _train(arc, config, seed, output_dir, measured)
+    if measured["valid_accuracies"]:
+      measured["valid_accuracy"] = measured["valid_accuracies"][-1]
+    return error
+
+  return outcome.run_guarded(train)

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import os
 from typing import Any
 
 import gin
-import numpy as np
-
-from controller import search_space as ss
-
-from child.outcome import finite_or_none
 
 
 @gin.configurable
@@ -48,8 +40,9 @@ class EnasRnnFinalTask:
 
   def evaluate(self, arc, seed: int,
                final_dir: str | None = None) -> dict[str, Any]:
-    return finite_or_none(self._final.train_final_rnn(
-        arc, self.config, seed, output_dir=final_dir, corpus=self.corpus()))
+    return self._final.train_final_rnn(
+        arc, self.config, seed, output_dir=final_dir,
+        corpus=self.corpus()).to_record()
 
   def count_params(self, arc, input_shape=None, num_classes=None) -> int:
     """Parameters at the configured sizes (vocabulary `config.vocab_size`)."""

@@ -69,7 +69,8 @@ Differences from the official code, on purpose:
     AWD-LSTM random lengths and scales the learning rate with them.
 
 `train_final_rnn` never raises: a non-finite loss or perplexity, or any
-exception, gives a ``'failed'`` record with a one-line error.
+exception, gives a ``'failed'`` `child.outcome.Outcome` with a one-line
+error. Streams are read and scored with `child.lm`.
 """
 
 from __future__ import annotations
@@ -87,14 +88,14 @@ import numpy as np
 import tensorflow as tf
 
 from child import atomic_files
+from child import lm
+from child import outcome
 from child.datasets import batchify
 from controller.search_space import Architecture, ArchitectureError
 from enas.recurrent import space as rnn_space
 from enas.recurrent import supergraph as sg
 from enas import schedules
 
-OK = "ok"
-FAILED = "failed"
 LSTM = "lstm"
 PAPER_CELL = "paper_enas_cell"
 NAMED = (LSTM, PAPER_CELL)
@@ -368,7 +369,10 @@ class FinalRnnLM(tf.Module):
     return self._train_fn(x, y, state, tf.cast(learning_rate, tf.float32))
 
   def eval_loss(self, x, y, state):
-    """Summed NLL of a window without dropout, and the state to carry."""
+    """Summed NLL of a window without dropout, number of tokens, state to carry.
+
+    The ``eval_window`` of `child.lm.stream_nll`, as the supergraph's.
+    """
     return self._eval_fn(x, y, state)
 
   def _train(self, x, y, state, learning_rate):
@@ -384,7 +388,7 @@ class FinalRnnLM(tf.Module):
 
   def _eval(self, x, y, state):
     nll, _, last = self.nll(x, y, state)
-    return tf.reduce_sum(nll), last
+    return tf.reduce_sum(nll), tf.size(nll), last
 
   def get_weights(self) -> dict[str, np.ndarray]:
     return {v.name.split(":")[0]: v.numpy() for v in self.variables_list}
@@ -462,20 +466,6 @@ def should_start_averaging(history: Sequence[float], current: float, nonmono: in
   return len(history) > nonmono and bool(earlier) and current > min(earlier)
 
 
-def stream_perplexity(model: FinalRnnLM, ids: np.ndarray, batch_size: int, bptt: int) -> float:
-  """exp(mean NLL) over the `batchify`d stream, state carried, from zero (inf if it overflows)."""
-  state = model.initial_state(batch_size)
-  total, count = 0.0, 0
-  for x, y in sg.lm_windows(ids, batch_size, bptt):
-    nll, state = model.eval_loss(x, y, state)
-    total += float(nll)
-    count += y.size
-  if count == 0:
-    raise ValueError("no word to predict: the stream is too short for the batch size")
-  mean = total / count
-  return math.exp(mean) if mean < 709 else math.inf
-
-
 def build_model(arc: Any, config: RnnFinalConfig, vocab_size: int | None = None, seed: int = 0) -> FinalRnnLM:
   """The model of `arc` (text, tokens, Architecture or a name) with the config's settings."""
   return FinalRnnLM(
@@ -504,14 +494,23 @@ def _limit(ids: np.ndarray, max_tokens: int | None) -> np.ndarray:
   return ids if max_tokens is None else ids[:max_tokens]
 
 
-def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus, record: dict[str, Any]) -> str:
-  """Builds, trains and scores; fills `record`; returns an error line or ''."""
+def _perplexity(model: FinalRnnLM, ids: np.ndarray, batch_size: int,
+                bptt: int) -> float:
+  """exp(mean NLL) over the whole stream, state carried from zero (inf if it overflows)."""
+  return lm.perplexity(*lm.stream_nll(model.eval_loss, ids, batch_size, bptt,
+                                      model.initial_state(batch_size)))
+
+
+def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus, measured: dict[str, Any]) -> str:
+  """Builds, trains and scores; fills `measured`; returns an error line or ''."""
+  losses_per_epoch = measured["train_losses"] = []
+  history = measured["valid_ppls"] = []
   if corpus is None:
     from child import datasets  # pylint: disable=g-import-not-at-top
     corpus = datasets.load_ptb(config.data_dir)
   tf.random.set_seed(seed)
   model = build_model(arc, config, vocab_size=len(corpus.vocab), seed=seed)
-  record["params"] = model.num_params
+  measured["params"] = model.num_params
   averager = WeightAverager(model.variables_list)
   train = batchify(np.asarray(corpus.train, np.int32), config.batch_size)
   starts = list(range(0, train.shape[1] - 1, config.bptt))
@@ -538,25 +537,24 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus, record: d
     mean_loss = float(tf.reduce_mean(tf.stack(losses)))
     if not math.isfinite(mean_loss):
       return f"non-finite training loss in epoch {epoch + 1}"
-    record["train_losses"].append(mean_loss)
+    losses_per_epoch.append(mean_loss)
     with averager.averaged():
-      valid_ppl = stream_perplexity(model, valid, config.valid_batch_size, config.eval_bptt)
+      valid_ppl = _perplexity(model, valid, config.valid_batch_size, config.eval_bptt)
     if not math.isfinite(valid_ppl):
       return f"non-finite validation perplexity in epoch {epoch + 1}"
-    history = record["valid_ppls"]
     if config.asgd and not averager.started and should_start_averaging(history, valid_ppl, config.asgd_nonmono):
       averager.start(epoch + 1)
-      record["asgd_start_epoch"] = epoch + 1
+      measured["asgd_start_epoch"] = epoch + 1
     history.append(valid_ppl)
     if config.progress:
       print(f"epoch {epoch + 1}/{config.epochs} lr {lr:.4g} train_ppl {math.exp(min(mean_loss, 709)):.2f} "
             f"valid_ppl {valid_ppl:.2f}{' (averaged)' if averager.started and averager.count else ''} "
             f"{time.perf_counter() - begin:.0f}s", flush=True)
   averager.assign_average()   # the last validation already used these weights
-  record["valid_ppl"] = record["valid_ppls"][-1] if record["valid_ppls"] else None
-  record["test_ppl"] = stream_perplexity(model, _limit(corpus.test, config.max_eval_tokens),
-                                         config.test_batch_size, config.eval_bptt)
-  if not math.isfinite(record["test_ppl"]):
+  measured["valid_ppl"] = history[-1] if history else None
+  measured["test_ppl"] = _perplexity(model, _limit(corpus.test, config.max_eval_tokens),
+                                     config.test_batch_size, config.eval_bptt)
+  if not math.isfinite(measured["test_ppl"]):
     return "non-finite test perplexity"
   if output_dir:
     save_weights(model, output_dir)
@@ -564,7 +562,7 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus, record: d
 
 
 def train_final_rnn(arc: Any, config: RnnFinalConfig, seed: int, output_dir: str | None = None,
-                    corpus=None) -> dict[str, Any]:
+                    corpus=None) -> outcome.Outcome:
   """Retrains a fixed recurrent cell (or the LSTM baseline) from scratch and tests it.
 
   Args:
@@ -579,34 +577,12 @@ def train_final_rnn(arc: Any, config: RnnFinalConfig, seed: int, output_dir: str
       loads `child.datasets.load_ptb(config.data_dir)`.
 
   Returns:
-    A dict: ``status`` ('ok' or 'failed'), ``valid_ppl`` and ``test_ppl``
-    (None if failed), ``valid_ppls`` (after each epoch; with the averaged
-    weights once averaging runs), ``train_losses``
-    (mean NLL per word of each epoch, with dropout), ``asgd_start_epoch``
-    (1-based epoch after which averaging began, or None), ``params``,
-    ``seconds``, ``error`` (one line, '' if ok). Never raises.
+    An `Outcome` (no reward): ``valid_ppl`` and ``test_ppl`` (None if
+    failed), ``valid_ppls`` (after each epoch; with the averaged weights
+    once averaging runs), ``train_losses`` (mean NLL per word of each epoch,
+    with dropout), ``asgd_start_epoch`` (1-based epoch after which averaging
+    began, or None), ``params``, ``seconds``, ``error`` (one line, '' if
+    ok). Never raises (`child.outcome.run_guarded`).
   """
-  begin = time.perf_counter()
-  record: dict[str, Any] = {"params": 0, "train_losses": [], "valid_ppls": [], "valid_ppl": None,
-                            "test_ppl": None, "asgd_start_epoch": None}
-  try:
-    error = _train(arc, config, seed, output_dir, corpus, record)
-  except Exception as e:  # pylint: disable=broad-except
-    error = _one_line(e)
-  ok = not error
-  return {
-      "status": OK if ok else FAILED,
-      "valid_ppl": record["valid_ppl"] if ok else None,
-      "test_ppl": record["test_ppl"] if ok else None,
-      "valid_ppls": list(record["valid_ppls"]),
-      "train_losses": list(record["train_losses"]),
-      "asgd_start_epoch": record["asgd_start_epoch"],
-      "params": record["params"],
-      "seconds": time.perf_counter() - begin,
-      "error": error,
-  }
-
-
-def _one_line(error: BaseException) -> str:
-  text = str(error).strip().splitlines()
-  return f"{type(error).__name__}: {text[0] if text else ''}"
+  return outcome.run_guarded(
+      lambda measured: _train(arc, config, seed, output_dir, corpus, measured))

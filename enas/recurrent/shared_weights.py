@@ -55,6 +55,7 @@ from typing import Any, Sequence
 import gin
 import numpy as np
 
+from child import lm
 from controller import errors
 from controller import search_space as ss
 from enas.schedules import step_decay_lr
@@ -141,13 +142,6 @@ class EnasRnnConfig:
 # ----------------------------------------------------------------- rewards
 
 
-def capped_ppl(mean_nll: float, max_log_ppl: float) -> float:
-  """``exp(min(mean_nll, max_log_ppl))``; a non-finite NLL counts as the cap."""
-  if not math.isfinite(mean_nll):
-    mean_nll = max_log_ppl
-  return math.exp(min(mean_nll, max_log_ppl))
-
-
 def reward_of(ppl: float, reward_c: float) -> float:
   """The controller's reward for a cell of validation perplexity `ppl` (§2.2)."""
   return reward_c / ppl
@@ -172,24 +166,22 @@ def minibatch_ppl(model, valid_data: np.ndarray, arc_tokens,
   y = valid_data[:, start + 1:start + 1 + bptt]
   nll, count, _ = model.eval_loss(x, y, arc_tokens,
                                   model.initial_state(valid_data.shape[0]))
-  return capped_ppl(float(nll) / int(count), max_log_ppl)
+  return lm.perplexity(float(nll), int(count), max_log_ppl)
 
 
 def stream_ppl(model, ids: np.ndarray, arc_tokens, batch_size: int, bptt: int,
                max_log_ppl: float) -> float:
   """Perplexity of one cell over a whole token stream, state carried, capped.
 
-  As `enas.recurrent.supergraph.valid_perplexity`, with the log-perplexity capped
-  (an exploding cell's NLL can exceed what ``math.exp`` takes).
+  The log-perplexity is capped at `max_log_ppl`: an exploding cell's NLL can
+  exceed what ``math.exp`` takes.
   """
-  from enas.recurrent import supergraph as rnn_supergraph  # pylint: disable=g-import-not-at-top
-  state = model.initial_state(batch_size)
-  total, count = 0.0, 0
-  for x, y in rnn_supergraph.lm_windows(ids, batch_size, bptt):
-    nll, num, state = model.eval_loss(x, y, arc_tokens, state)
-    total += float(nll)
-    count += int(num)
-  return capped_ppl(total / count, max_log_ppl)
+  def eval_window(x, y, state):
+    return model.eval_loss(x, y, arc_tokens, state)
+
+  total, count = lm.stream_nll(eval_window, ids, batch_size, bptt,
+                               model.initial_state(batch_size))
+  return lm.perplexity(total, count, max_log_ppl)
 
 
 # ------------------------------------------------------- shared training

@@ -64,14 +64,12 @@ cell; enas_lm rolls back to the last checkpoint on a NaN).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Sequence
 
 import gin
 import numpy as np
 import tensorflow as tf
 
-from child.datasets import batchify
 from controller.search_space import Architecture, SearchSpace
 from enas.recurrent import space as rnn_space
 
@@ -459,27 +457,10 @@ class RnnSupergraph(tf.Module):
     return tf.reduce_sum(nll), tf.size(nll), h_last
 
 
-def lm_windows(ids: np.ndarray, batch_size: int, bptt: int):
-  """Yields (x, y) truncated-BPTT windows of the batchified stream."""
-  data = batchify(np.asarray(ids, dtype=np.int32), batch_size)
-  for start in range(0, data.shape[1] - 1, bptt):
-    length = min(bptt, data.shape[1] - 1 - start)
-    yield (data[:, start:start + length],
-           data[:, start + 1:start + 1 + length])
+def child_eval_window(supergraph: RnnSupergraph, arc_tokens):
+  """One child's ``eval_window(x, y, state) -> (summed NLL, count, state)``.
 
-
-def valid_perplexity(supergraph: RnnSupergraph, ids, arc_tokens,
-                     batch_size: int, bptt: int) -> float:
-  """Word-level perplexity of one child over a whole token stream.
-
-  The stream is batchified into `batch_size` rows (the remainder is dropped),
-  read in windows of `bptt` (the last may be shorter), the state carried
-  from window to window and starting at zero: exp(total NLL / tokens).
+  What `child.lm.stream_nll` reads a stream with: the child's NLL without
+  dropout, through the shared weights.
   """
-  state = supergraph.initial_state(batch_size)
-  total, count = 0.0, 0
-  for x, y in lm_windows(ids, batch_size, bptt):
-    nll, num, state = supergraph.eval_loss(x, y, arc_tokens, state)
-    total += float(nll)
-    count += int(num)
-  return math.exp(total / count)
+  return lambda x, y, state: supergraph.eval_loss(x, y, arc_tokens, state)
