@@ -134,6 +134,13 @@ def configured_task(gin_files: Sequence[str], gin_bindings: Sequence[str]):
   return tasks.make_task()
 
 
+def configured_arc(gin_files: Sequence[str], gin_bindings: Sequence[str],
+                   arc: str | None, arc_file: str | None):
+  """Parses gin; returns its task and the architecture of --arc/--arc_file."""
+  task = configured_task(gin_files, gin_bindings)
+  return task, task.parse(arc_text(arc, arc_file))
+
+
 def default_output_dir(gin_files: Sequence[str]) -> str:
   stem = os.path.splitext(os.path.basename(gin_files[0]))[0] if gin_files \
       else "run"

@@ -25,8 +25,8 @@ flags.DEFINE_integer("num_classes", 10, "classes of the classifier.")
 def main(argv):
   del argv
   with cli.user_errors():
-    task = cli.configured_task(FLAGS.gin_file, FLAGS.gin_bindings)
-    arc = task.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
+    task, arc = cli.configured_arc(FLAGS.gin_file, FLAGS.gin_bindings,
+                                   FLAGS.arc, FLAGS.arc_file)
     shape = tuple(int(v) for v in FLAGS.input_shape)
     print(json.dumps({"params": task.count_params(arc, shape,
                                                   FLAGS.num_classes)}))

@@ -31,9 +31,9 @@ flags.DEFINE_integer("seed", 0, "training seed.")
 def main(argv):
   del argv
   with cli.user_errors():
-    task = cli.configured_task(FLAGS.gin_file, FLAGS.gin_bindings)
+    task, arc = cli.configured_arc(FLAGS.gin_file, FLAGS.gin_bindings,
+                                   FLAGS.arc, FLAGS.arc_file)
     from runner import run_dir  # pylint: disable=g-import-not-at-top
-    arc = task.parse(cli.arc_text(FLAGS.arc, FLAGS.arc_file))
     if not FLAGS.output_dir:
       raise cli.UsageError("pass --output_dir")
     run_dir.prepare(FLAGS.output_dir, resume=False, overwrite=FLAGS.overwrite)

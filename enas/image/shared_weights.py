@@ -36,6 +36,7 @@ import numpy as np
 
 from controller import errors
 from controller import search_space as ss
+from enas import checkpoint
 from enas.image import families
 from enas.schedules import cosine_lr
 
@@ -205,12 +206,10 @@ class ImageSharedWeights:
 
   # ----------------------------------------------------------- the state
   def state(self) -> dict[str, np.ndarray]:
-    return {f"weight_{i}": np.asarray(v)
-            for i, v in enumerate(self.model.checkpoint_variables())}
+    return checkpoint.variables_state(self.model.checkpoint_variables())
 
   def load_state(self, arrays: dict[str, np.ndarray]) -> None:
-    for i, var in enumerate(self.model.checkpoint_variables()):
-      var.assign(arrays[f"weight_{i}"])
+    checkpoint.restore_variables(self.model.checkpoint_variables(), arrays)
 
   def close(self) -> None:
     pass

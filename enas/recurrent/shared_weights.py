@@ -58,6 +58,7 @@ import numpy as np
 from child import lm
 from controller import errors
 from controller import search_space as ss
+from enas import checkpoint
 from enas.schedules import step_decay_lr
 
 
@@ -382,12 +383,10 @@ class RecurrentSharedWeights:
     return self._decode(arc).describe()
 
   def state(self) -> dict[str, np.ndarray]:
-    return {f"weight_{i}": np.asarray(v)
-            for i, v in enumerate(self.model.checkpoint_variables())}
+    return checkpoint.variables_state(self.model.checkpoint_variables())
 
   def load_state(self, arrays: dict[str, np.ndarray]) -> None:
-    for i, var in enumerate(self.model.checkpoint_variables()):
-      var.assign(arrays[f"weight_{i}"])
+    checkpoint.restore_variables(self.model.checkpoint_variables(), arrays)
 
   def close(self) -> None:
     pass
