@@ -18,7 +18,7 @@ from runner import experiment as experiment_lib
 from runner import loop
 from runner import run_dir as run_dir_lib
 import test_binaries
-import test_rnn_search
+import test_recurrent_shared_weights
 
 TINY_BUDGET = ["SearchBudget.rounds = 1", "SearchBudget.updates_per_round = 1",
                "SearchBudget.samples_per_update = 2",
@@ -64,7 +64,7 @@ def _modes(corpus):
 
 @pytest.fixture(scope="module", name="corpus")
 def fixture_corpus(tmp_path_factory):
-  return test_rnn_search._write_corpus(tmp_path_factory.mktemp("ptb"))  # pylint: disable=protected-access
+  return test_recurrent_shared_weights._write_corpus(tmp_path_factory.mktemp("ptb"))  # pylint: disable=protected-access
 
 
 @pytest.mark.parametrize("mode", ["nas_cnn", "nas_ptb", "enas_macro",

@@ -1,4 +1,4 @@
-"""The NAS loop's run directory: every finished child kept exactly once."""
+"""The search loop with the from-scratch evaluator (NAS, Zoph & Le §3.2): every finished child kept exactly once."""
 
 import json
 
