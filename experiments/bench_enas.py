@@ -82,23 +82,24 @@ def _median_seconds(step, count: int) -> float:
   return statistics.median(times)
 
 
+# Which flag sizes what: the macro space counts layers; the micro space
+# counts nodes per cell and its supergraph stacks the layers.
+SPACE_ARGS = {"macro": lambda: dict(num_layers=_setting("num_layers")),
+              "micro": lambda: dict(num_nodes=FLAGS.num_nodes or 5)}
+SUPERGRAPH_ARGS = {
+    "macro": lambda: dict(out_filters=_setting("out_filters")),
+    "micro": lambda: dict(num_layers=_setting("num_layers"),
+                          out_filters=_setting("out_filters"))}
+
+
 def build(space_name: str):
   """The search space and supergraph of the flags."""
-  from enas.image import spaces as image_spaces
-  shape = (FLAGS.image_size, FLAGS.image_size, 3)
-  if space_name == "macro":
-    from enas.macro.supergraph import MacroSupergraph
-    space = image_spaces.macro_space(_setting("num_layers"))
-    model = MacroSupergraph(space, input_shape=shape,
-                            num_classes=FLAGS.num_classes,
-                            out_filters=_setting("out_filters"))
-  else:
-    from enas.micro.supergraph import MicroSupergraph
-    space = image_spaces.micro_space(FLAGS.num_nodes or 5)
-    model = MicroSupergraph(space, input_shape=shape,
-                            num_classes=FLAGS.num_classes,
-                            num_layers=_setting("num_layers"),
-                            out_filters=_setting("out_filters"))
+  from enas.image import families
+  family = families.get(space_name)
+  space = family.make_space(**SPACE_ARGS[space_name]())
+  model = family.make_supergraph(
+      space, input_shape=(FLAGS.image_size, FLAGS.image_size, 3),
+      num_classes=FLAGS.num_classes, **SUPERGRAPH_ARGS[space_name]())
   return space, model
 
 

@@ -28,6 +28,8 @@ class ImageClassificationTask:
                            max_train=max_train, seed=data_seed)
     self._data = None
     self._spaces = {self.space.meta("num_layers"): self.space}
+    from child.nas_cnn import trainer  # pylint: disable=g-import-not-at-top
+    self.trainer_config = trainer.ChildTrainerConfig()  # read once, from gin
 
   def space_with_layers(self, num_layers: int) -> ss.SearchSpace:
     """The space with children `num_layers` deep (Zoph & Le's schedule, §4.1).
@@ -71,7 +73,7 @@ class ImageClassificationTask:
     from child.nas_cnn import space as nas_cnn_space  # pylint: disable=g-import-not-at-top
     result = child_trainer.train_child(
         nas_cnn_space.decode(arc), self.dataset(),
-        child_trainer.ChildTrainerConfig(), seed,
+        self.trainer_config, seed,
         evaluate_test=final_dir is not None,
         save_model_to=(os.path.join(final_dir, "model.keras")
                        if final_dir else None))

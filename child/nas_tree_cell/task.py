@@ -26,6 +26,8 @@ class LanguageModelTask:
     self.space = rnn_cell_space.tree_cell_space(base)
     self._data_dir = data_dir
     self._corpus = None
+    from child.nas_tree_cell import language_model  # pylint: disable=g-import-not-at-top
+    self.config = language_model.LanguageModelConfig()  # read once, from gin
 
   def parse(self, text: str) -> Any:
     from child.nas_tree_cell import space as rnn_cell_space  # pylint: disable=g-import-not-at-top
@@ -44,7 +46,7 @@ class LanguageModelTask:
   def evaluate(self, arc, seed: int,
                final_dir: str | None = None) -> dict[str, Any]:
     from child.nas_tree_cell import language_model  # pylint: disable=g-import-not-at-top
-    config = language_model.LanguageModelConfig()
+    config = self.config
     if final_dir is not None:
       config = dataclasses.replace(config, evaluate_test=True)
     result = language_model.train_language_model(arc, self.corpus(), config,
@@ -56,7 +58,7 @@ class LanguageModelTask:
     del input_shape, num_classes
     from child.nas_tree_cell import language_model  # pylint: disable=g-import-not-at-top
     from child.nas_tree_cell import cell as tree_cell  # pylint: disable=g-import-not-at-top
-    config = language_model.LanguageModelConfig()
+    config = self.config
     model = language_model.build_language_model(
         tree_cell.cell_factory(arc), 10000, config.embedding_size,
         config.hidden_size, config.num_layers, config.input_dropout,
