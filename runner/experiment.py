@@ -30,6 +30,7 @@ from typing import Any, Callable
 import gin
 
 from controller import errors
+from controller import gin_modules
 from controller import strategy as strategy_lib
 from runner import loop
 
@@ -55,19 +56,20 @@ class Experiment:
 
 def _from_scratch(seed: int, config_text: str):
   del seed
-  from runner import from_scratch  # pylint: disable=g-import-not-at-top
+  from_scratch = gin_modules.import_module("runner.from_scratch")
   return from_scratch.FromScratch(config_text)
 
 
 def _enas_images(seed: int, config_text: str):
   del config_text
-  from enas.image import shared_weights  # pylint: disable=g-import-not-at-top
+  shared_weights = gin_modules.import_module("enas.image.shared_weights")
   return shared_weights.ImageSharedWeights(shared_weights.EnasConfig(), seed)
 
 
 def _enas_recurrent(seed: int, config_text: str):
   del config_text
-  from enas.recurrent import shared_weights  # pylint: disable=g-import-not-at-top
+  shared_weights = gin_modules.import_module(
+      "enas.recurrent.shared_weights")
   return shared_weights.RecurrentSharedWeights(shared_weights.EnasRnnConfig(),
                                                seed)
 

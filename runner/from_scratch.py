@@ -21,6 +21,7 @@ import gin
 import numpy as np
 
 from controller import errors
+from controller import gin_modules
 from controller import search_space as ss
 from runner import tasks as tasks_lib
 from runner import workers
@@ -124,7 +125,7 @@ def make_pool(backend: str, num_workers: int, config_text: str, task=None):
   if backend == "local":
     return workers.LocalPool(num_workers, config_text, task=task)
   if backend == "ray":
-    from runner import ray_pool  # pylint: disable=g-import-not-at-top
+    ray_pool = gin_modules.import_module("runner.ray_pool")
     return ray_pool.RayPool(num_workers, config_text)
   raise errors.ConfigError(
       f"FromScratch.backend must be 'local' or 'ray', got {backend!r}")

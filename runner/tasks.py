@@ -8,12 +8,12 @@ and keeps its data set in memory between children.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol
 
 import gin
 
 from controller import errors
+from controller import gin_modules
 from controller import search_space as ss
 
 
@@ -49,4 +49,4 @@ def make_task(task: str = "image_classification") -> ChildTask:
     raise errors.ConfigError(
         f"unknown task {task!r} (use one of {', '.join(sorted(_TASKS))})")
   module, name = _TASKS[task]
-  return getattr(importlib.import_module(module), name)()
+  return getattr(gin_modules.import_module(module), name)()

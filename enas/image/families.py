@@ -18,9 +18,9 @@ A family's module is imported when it is first asked for.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Any, Callable
 
+from controller import gin_modules
 from controller.errors import ConfigError
 from controller.search_space import Architecture, SearchSpace
 
@@ -78,7 +78,7 @@ def get(name: str) -> ImageFamily:
   if name not in _HOMES:
     raise ConfigError(f"unknown ENAS image space {name!r}: expected one of "
                       f"{', '.join(_HOMES)}")
-  return importlib.import_module(_HOMES[name]).FAMILY
+  return gin_modules.import_module(_HOMES[name]).FAMILY
 
 
 def of_architecture(arc: Architecture) -> ImageFamily:
