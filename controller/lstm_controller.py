@@ -43,6 +43,14 @@ class ControllerConfig:
     tanh_constant: logits become ``c * tanh(logits)`` when set (ENAS: 1.1-2.5).
     init_range: weights start uniform in [-init_range, init_range]
       (Zoph & Le: 0.08; ENAS: 0.1).
+    paired_skip_logits: sample a `Skip` declared ``paired_logits`` (the ENAS
+      macro space) as the official code, P(skip) = sigmoid(2 c tanh q),
+      range [0.047, 0.953] at c = 1.5. False = every skip bit uses the single
+      logit, P(skip) = sigmoid(c tanh q), range [0.18, 0.82] at c = 1.5 (this
+      project's form before issue 12).
+    entropy_form: None = the entropy form the space declares
+      (`SearchSpace.entropy_form`); ``"full"`` or ``"sampled"`` overrides it
+      for every space (``"full"`` was this project's form before issue 12).
   """
 
   lstm_size: int = 35
@@ -50,6 +58,13 @@ class ControllerConfig:
   temperature: float | None = None
   tanh_constant: float | None = None
   init_range: float = 0.08
+  paired_skip_logits: bool = True
+  entropy_form: str | None = None
+
+  def __post_init__(self):
+    if self.entropy_form not in (None,) + ss.ENTROPY_FORMS:
+      raise ValueError(f"entropy_form must be None or one of "
+                       f"{ss.ENTROPY_FORMS}, got {self.entropy_form!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +74,9 @@ class Sample:
   Attributes:
     arc: the architecture.
     log_prob: summed log-probability of its tokens.
-    entropy: summed entropy of the distributions it was drawn from.
+    entropy: its entropy in the space's form (`SearchSpace.entropy_form`):
+      the summed entropy of the distributions it was drawn from, or the sum
+      of ``-log p * p`` over its sampled tokens.
   """
 
   arc: ss.Architecture
@@ -170,8 +187,11 @@ class LSTMController(tf.Module):
   """Samples and scores architectures of one search space.
 
   Parameters shared across decisions: the LSTM, the start embedding; one
-  softmax + embedding table per `Categorical.kind`; one attention
-  (W_prev, W_curr, v) per `Skip`/`Pick` kind.
+  softmax (with a learned bias where the decision declares one) + embedding
+  table per `Categorical.kind`; one attention (W_prev, W_curr, v) per
+  `Skip`/`Pick` kind. Everything space-specific (paired skip logits, a fixed
+  logit bias, the scaling of a picked input, the entropy form) is read from
+  the space's declaration.
   """
 
   def __init__(self, space: ss.SearchSpace,
@@ -200,8 +220,9 @@ class LSTMController(tf.Module):
         n = len(decision.choices)
         bias = decision.logit_bias or (0.0,) * n
         self.softmax_w[key] = tf.Variable(init((size, n)), name=f"{key}/w")
-        self.softmax_b[key] = tf.Variable(
-            tf.constant(bias, tf.float32), name=f"{key}/b")
+        if decision.learned_bias:
+          self.softmax_b[key] = tf.Variable(
+              tf.constant(bias, tf.float32), name=f"{key}/b")
         self.embeddings[key] = tf.Variable(init((n, size)), name=f"{key}/emb")
       elif isinstance(decision, (ss.Skip, ss.Pick)) and (
           key not in self.attention):
@@ -245,6 +266,29 @@ class LSTMController(tf.Module):
     self._compile()
 
   # ---------------------------------------------------------------- helpers
+  @property
+  def entropy_form(self) -> str:
+    """The entropy form in use: the config's override, else the space's."""
+    return self.config.entropy_form or self.space.entropy_form
+
+  def _entropy(self, ops, log_probs, token_log_prob):
+    """Entropy term of one decision (or of each skip bit).
+
+    Args:
+      ops: `_NumpyOps` or `_TfOps`.
+      log_probs: (batch, n) log-probabilities of the full distribution, or
+        None for skip bits (then `token_log_prob` is per bit).
+      token_log_prob: log-probability of the sampled token(s).
+
+    Returns:
+      (batch,): the full entropy, or the sampled form ``-log p * p`` of the
+      official ENAS macro and PTB controllers.
+    """
+    if self.entropy_form == "sampled":
+      term = -token_log_prob * ops.exp(token_log_prob)
+      return term if log_probs is not None else ops.reduce_sum(term, 1)
+    return -ops.reduce_sum(ops.exp(log_probs) * log_probs, 1)
+
   def _shape_logits(self, ops, logits, tanh_reduce: float = 1.0):
     if self.config.temperature:
       logits = logits / self.config.temperature
@@ -291,8 +335,10 @@ class LSTMController(tf.Module):
         (batch, n) logits of the Bernoulli variables.
 
     Returns:
-      (log_prob, entropy, skip_kl_terms) summed over decisions, each (batch,),
-      plus the list of per-skip-decision probabilities (batch, n).
+      (log_prob, entropy, skip_probs): the first two summed over decisions,
+      each (batch,); then one (batch, n) array per skip decision with
+      anchors, sigmoid(shaped q), which the skip penalty reads (the sampling
+      probability itself when the skip's logits are not paired).
     """
     start = ops.matmul(ones, params["start"])
     zeros = ops.zeros_like(start)
@@ -307,14 +353,19 @@ class LSTMController(tf.Module):
       out, state = self._lstm(ops, params, x, state)
       if isinstance(decision, ss.Categorical):
         key = decision.share_key
-        logits = ops.matmul(out, params["softmax_w"][key]) + \
-            params["softmax_b"][key]
+        logits = ops.matmul(out, params["softmax_w"][key])
+        if key in params["softmax_b"]:
+          logits = logits + params["softmax_b"][key]
         logits = self._shape_logits(ops, logits, decision.tanh_reduce)
+        if decision.fixed_logit_bias:
+          # ENAS micro ``b_soft_no_learn``: after the shaping, not learned.
+          logits = logits + ops.cast(np.array([decision.fixed_logit_bias]))
         logp = ops.log_softmax(logits)
         token = choose("categorical", index, logp)
         onehot = ops.one_hot(token, len(decision.choices))
-        log_prob = log_prob + ops.reduce_sum(onehot * logp, 1)
-        entropy = entropy - ops.reduce_sum(ops.exp(logp) * logp, 1)
+        token_logp = ops.reduce_sum(onehot * logp, 1)
+        log_prob = log_prob + token_logp
+        entropy = entropy + self._entropy(ops, logp, token_logp)
         x = ops.matmul(onehot, params["emb"][key])
       elif isinstance(decision, (ss.Skip, ss.Pick)):
         w_prev, w_curr, v = params["attn"][decision.share_key]
@@ -327,14 +378,21 @@ class LSTMController(tf.Module):
             query = ops.matmul(out, w_curr)
             scores = [ops.matmul(ops.tanh(k + query), v) for k in keys]
             logits = self._shape_logits(ops, ops.concat(scores, 1))
+            # The skip penalty reads sigmoid(shaped q) in both forms.
+            skip_probs.append(ops.sigmoid(logits))
+            if decision.paired_logits and self.config.paired_skip_logits:
+              # softmax(shaped [-q, q]) = sigmoid(2 shaped q): tanh is odd.
+              logits = 2.0 * logits
             bits = choose("skip", index, logits)
             log_on, log_off = ops.log_sigmoid(logits), ops.log_sigmoid(-logits)
-            log_prob = log_prob + ops.reduce_sum(
-                bits * log_on + (1.0 - bits) * log_off, 1)
-            p_on = ops.exp(log_on)
-            entropy = entropy - ops.reduce_sum(
-                p_on * log_on + (1.0 - p_on) * log_off, 1)
-            skip_probs.append(p_on)
+            bit_logp = bits * log_on + (1.0 - bits) * log_off
+            log_prob = log_prob + ops.reduce_sum(bit_logp, 1)
+            if self.entropy_form == "sampled":
+              entropy = entropy + self._entropy(ops, None, bit_logp)
+            else:
+              p_on = ops.exp(log_on)
+              entropy = entropy - ops.reduce_sum(
+                  p_on * log_on + (1.0 - p_on) * log_off, 1)
             stacked = ops.stack(values, 1)  # (batch, n, size)
             chosen = ops.reduce_sum(stacked * bits[:, :, None], 1)
             x = chosen / (1.0 + ops.reduce_sum(bits, 1)[:, None])
@@ -353,9 +411,14 @@ class LSTMController(tf.Module):
           logp = ops.log_softmax(logits)
           token = choose("pick", index, logp)
           onehot = ops.one_hot(token, decision.num_anchors)
-          log_prob = log_prob + ops.reduce_sum(onehot * logp, 1)
-          entropy = entropy - ops.reduce_sum(ops.exp(logp) * logp, 1)
+          token_logp = ops.reduce_sum(onehot * logp, 1)
+          log_prob = log_prob + token_logp
+          entropy = entropy + self._entropy(ops, logp, token_logp)
           x = ops.reduce_sum(ops.stack(values, 1) * onehot[:, :, None], 1)
+          if decision.input_scale_offset is not None:
+            # ENAS PTB: the picked node j's state over (0.1 + i - j).
+            distance = ops.cast(decision.num_anchors - token)
+            x = x / (decision.input_scale_offset + distance)[:, None]
       else:  # AnchorStep
         x = start
       if decision.creates_anchor:
@@ -412,8 +475,7 @@ class LSTMController(tf.Module):
       tokens: int32 (batch, num_tokens) in sampling order.
 
     Returns:
-      (log_prob, entropy, skip_probs): (batch,), (batch,), and a list of
-      (batch, n) skip probabilities, one per skip decision with anchors.
+      (log_prob, entropy, skip_probs) as `_walk` returns them.
     """
     params = self._params(numpy=False)
     slices = self.space.token_slices()

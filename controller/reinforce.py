@@ -7,11 +7,23 @@ Options from the official ENAS code: an entropy bonus added to the reward
 the KL divergence of each skip probability from skip_target), Adam with
 configurable beta1/epsilon, and gradient clipping by global norm.
 
-Baseline: the advantages of a batch use the baseline from before the batch
-(so a sample never sees its own reward in its baseline); then the baseline
-absorbs the batch's rewards one by one, b <- decay * b + (1 - decay) * R.
-The first batch initialises b to its mean reward (the official code starts at
-0, which makes every early advantage positive).
+Baseline, two settings (`ReinforceConfig.baseline_init`,
+`ReinforceConfig.advantage_baseline`):
+
+* official ENAS (melodyguan/enas 4bcfd73 ``build_trainer`` of the general,
+  micro and PTB controllers; enas_lm ``controller.py``): b starts at 0; each
+  sample, in order, first moves it, b <- b - (1 - decay)(b - R), and its
+  advantage is R - b with that moved b (the loss reads the baseline variable
+  under a control dependency on its update). The ENAS gin files set this.
+* this project's default (kept for the NAS runs): the first batch sets b to
+  its mean reward (a zero start makes every early advantage positive), the
+  batch's advantages use b from before the batch (a sample never sees its own
+  reward in its baseline), then b absorbs the rewards one by one.
+
+Skip penalty (ENAS §2.3; `general_controller.py`): per layer the KL of
+sigmoid(shaped q) from skip_target summed over that layer's anchors, averaged
+over the layers that have anchors, times skip_weight
+(`ReinforceConfig.skip_penalty_reduce` = ``"sum"`` sums over layers instead).
 """
 
 from __future__ import annotations
@@ -38,6 +50,15 @@ class ReinforceConfig:
     adam_beta1: Adam beta1 (ENAS: 0.0).
     adam_epsilon: Adam epsilon (ENAS: 1e-3).
     grad_clip_norm: clip the gradient's global norm; None = off.
+    skip_penalty_reduce: ``"mean"`` over the layers with anchors (official
+      ENAS) or ``"sum"`` over them (this project before issue 12: about 11x
+      stronger at 12 layers).
+    baseline_init: ``"zero"`` (official ENAS) or ``"first_mean"``, the first
+      batch's mean reward.
+    advantage_baseline: ``"updated"``: each sample's advantage uses the
+      baseline just moved toward its own reward (official ENAS);
+      ``"previous"``: every sample of a batch uses the baseline from before
+      the batch.
   """
 
   learning_rate: float = 6e-4
@@ -48,6 +69,17 @@ class ReinforceConfig:
   adam_beta1: float = 0.9
   adam_epsilon: float = 1e-7
   grad_clip_norm: float | None = None
+  skip_penalty_reduce: str = "mean"
+  baseline_init: str = "first_mean"
+  advantage_baseline: str = "previous"
+
+  def __post_init__(self):
+    for name, allowed in (("skip_penalty_reduce", ("mean", "sum")),
+                          ("baseline_init", ("zero", "first_mean")),
+                          ("advantage_baseline", ("updated", "previous"))):
+      if getattr(self, name) not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, "
+                         f"got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +90,7 @@ class UpdateInfo:
     loss: the surrogate loss minimised.
     mean_reward: mean of the (entropy-augmented) rewards.
     baseline: the baseline after the update.
-    mean_advantage: mean of R_k - b.
+    mean_advantage: mean of R_k - b_k (b_k the baseline sample k used).
     skip_penalty: the skip KL term (0 when off).
     grad_norm: global gradient norm before clipping.
   """
@@ -93,6 +125,7 @@ class Reinforce(tf.Module):
     self._step = tf.function(
         self._update_graph,
         input_signature=[tf.TensorSpec([None, space.num_tokens], tf.int32),
+                         tf.TensorSpec([None], tf.float32),
                          tf.TensorSpec([None], tf.float32)],
         reduce_retracing=True)
 
@@ -108,37 +141,68 @@ class Reinforce(tf.Module):
     if len(samples) != len(rewards):
       raise ValueError("one reward per sample")
     shaped = self.shaped_rewards(rewards, [s.entropy for s in samples])
-    if not bool(self.baseline_ready.numpy()):
-      self.baseline.assign(float(shaped.mean()))
-      self.baseline_ready.assign(True)
+    baselines, baseline = self._baselines(shaped)
     tokens = tf.constant([s.arc.tokens for s in samples], tf.int32)
-    loss, advantage, penalty, norm = self._step(tokens, tf.constant(shaped))
-    decay = self.config.baseline_decay
-    baseline = float(self.baseline.numpy())
-    for reward in shaped:
-      baseline = decay * baseline + (1.0 - decay) * float(reward)
+    loss, advantage, penalty, norm = self._step(
+        tokens, tf.constant(shaped), tf.constant(baselines, tf.float32))
     self.baseline.assign(baseline)
     self.num_updates.assign_add(1)
     self.controller.invalidate_cache()
     return UpdateInfo(float(loss), float(shaped.mean()), baseline,
                       float(advantage), float(penalty), float(norm))
 
-  def _update_graph(self, tokens, rewards):
+  def _baselines(self, rewards: np.ndarray) -> tuple[np.ndarray, float]:
+    """The baseline each sample's advantage uses, and the one after all.
+
+    Official ENAS: ``b <- b - (1 - decay)(b - R)`` per sample, and the
+    sample's advantage reads the moved b (`ReinforceConfig`).
+    """
+    keep = self.config.baseline_decay
+    baseline = float(self.baseline.numpy())
+    if not bool(self.baseline_ready.numpy()):
+      if self.config.baseline_init == "first_mean":
+        baseline = float(rewards.mean())
+      self.baseline_ready.assign(True)
+    before = baseline
+    used = []
+    for reward in rewards:
+      baseline -= (1.0 - keep) * (baseline - float(reward))
+      used.append(baseline)
+    if self.config.advantage_baseline == "previous":
+      used = [before] * len(rewards)
+    return np.asarray(used, np.float32), baseline
+
+  def skip_penalty(self, skip_probs) -> tf.Tensor:
+    """Mean over samples of the skip KL (ENAS §2.3, `general_controller.py`).
+
+    Args:
+      skip_probs: per skip decision with anchors, (batch, n) sigmoid(shaped q).
+
+    Returns:
+      Per sample, KL(p || skip_target) summed over a layer's anchors, then
+      averaged (or summed, `skip_penalty_reduce`) over layers; the batch mean.
+    """
+    target = self.config.skip_target
+    per_layer = []
+    for p in skip_probs:
+      p = tf.clip_by_value(p, 1e-6, 1.0 - 1e-6)
+      per_layer.append(tf.reduce_sum(
+          p * tf.math.log(p / target)
+          + (1.0 - p) * tf.math.log((1.0 - p) / (1.0 - target)), axis=1))
+    per_layer = tf.stack(per_layer, axis=1)   # (batch, layers)
+    if self.config.skip_penalty_reduce == "mean":
+      return tf.reduce_mean(tf.reduce_mean(per_layer, axis=1))
+    return tf.reduce_mean(tf.reduce_sum(per_layer, axis=1))
+
+  def _update_graph(self, tokens, rewards, baselines):
     variables = self.controller.trainable_variables
     with tf.GradientTape() as tape:
       log_prob, _, skip_probs = self.controller.forward_batch(tokens)
-      advantage = rewards - self.baseline
+      advantage = rewards - baselines
       loss = -tf.reduce_mean(log_prob * advantage)
       penalty = tf.constant(0.0)
       if self.config.skip_weight and skip_probs:
-        target = self.config.skip_target
-        kl = 0.0
-        for p in skip_probs:
-          p = tf.clip_by_value(p, 1e-6, 1.0 - 1e-6)
-          kl += tf.reduce_sum(
-              p * tf.math.log(p / target)
-              + (1.0 - p) * tf.math.log((1.0 - p) / (1.0 - target)), axis=1)
-        penalty = tf.reduce_mean(kl)
+        penalty = self.skip_penalty(skip_probs)
         loss += self.config.skip_weight * penalty
     grads = tape.gradient(loss, variables)
     grads = [tf.zeros_like(v) if g is None else g

@@ -51,6 +51,13 @@ class Categorical:
     logit_bias: optional initial bias of the softmax (ENAS micro op bias).
     tanh_reduce: divides the controller's tanh constant for this decision
       (ENAS ``op_tanh_reduce``).
+    learned_bias: whether the softmax has a learned bias (initialised to
+      `logit_bias`, else zeros). The official ENAS macro and PTB controllers
+      have none (``logits = h w_soft``); the micro controller has one.
+    fixed_logit_bias: a constant added to the logits after the temperature
+      and tanh shaping, never learned (the ENAS micro controller's
+      ``b_soft_no_learn = [0.25, 0.25, -0.25, -0.25, -0.25]``, normal cell
+      only); None = none.
   """
 
   name: str
@@ -60,6 +67,8 @@ class Categorical:
   scope: str = ""
   logit_bias: tuple[float, ...] | None = None
   tanh_reduce: float = 1.0
+  learned_bias: bool = True
+  fixed_logit_bias: tuple[float, ...] | None = None
 
   @property
   def num_tokens(self) -> int:
@@ -88,6 +97,12 @@ class Skip:
     kind: skip decisions of the same kind share attention weights.
     scope: the anchor scope it reads and writes.
     creates_anchor: this step's LSTM output becomes the next anchor.
+    paired_logits: the ENAS macro form (ENAS §2.3; melodyguan/enas 4bcfd73
+      ``general_controller.py``): the two-class logits ``[-q, q]`` are shaped
+      (temperature, ``c * tanh``) and then softmaxed, so
+      P(skip) = sigmoid(2 c tanh q). False = Zoph & Le's single logit,
+      P(skip) = sigmoid(shaped q). Either way the skip penalty reads
+      sigmoid(shaped q), as the official code does.
   """
 
   name: str
@@ -95,6 +110,7 @@ class Skip:
   kind: str = "skip"
   scope: str = ""
   creates_anchor: bool = True
+  paired_logits: bool = False
 
   @property
   def num_tokens(self) -> int:
@@ -122,8 +138,14 @@ class Pick:
     scope: the anchor scope it reads.
     distance_penalty: subtracts ``(i - j)^2 / distance_penalty`` from the
       logit of anchor j, i = num_anchors, after the temperature and tanh
-      shaping (the enas_lm controller: 6; melodyguan/enas: 12); 0 = off.
-    creates_anchor: this step's LSTM output becomes an anchor.
+      shaping (enas_lm and melodyguan/enas 4bcfd73: 6; its older commit
+      00787a5: 12); 0 = off.
+    creates_anchor: this step's LSTM output becomes an anchor (after the
+      attention over the earlier ones: ENAS PTB takes node i's anchor at
+      its pick step).
+    input_scale_offset: the picked anchor's value, the next LSTM input, is
+      divided by ``input_scale_offset + i - j`` (both official ENAS PTB
+      controllers: 0.1); None = not scaled.
   """
 
   name: str
@@ -132,6 +154,7 @@ class Pick:
   scope: str = ""
   distance_penalty: float = 0.0
   creates_anchor: bool = False
+  input_scale_offset: float | None = None
 
   @property
   def num_tokens(self) -> int:
@@ -178,6 +201,8 @@ class AnchorStep:
 
 Decision = Union[Categorical, Skip, Pick, AnchorStep]
 
+ENTROPY_FORMS = ("full", "sampled")
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
@@ -189,14 +214,23 @@ class SearchSpace:
     string_order: optional permutation: position k of the text format holds
       token ``string_order[k]``; None = sampling order.
     metadata: free-form settings the builder needs (number of layers...).
+    entropy_form: what the controller reports as a sample's entropy (the
+      bonus REINFORCE adds to the reward): ``"full"``, the entropy of every
+      distribution sampled from (the ENAS micro controller), or
+      ``"sampled"``, the sampled token's ``-log p * p`` summed over
+      decisions and skip bits (the ENAS macro and PTB controllers).
   """
 
   name: str
   decisions: tuple[Decision, ...]
   string_order: tuple[int, ...] | None = None
   metadata: tuple[tuple[str, Any], ...] = ()
+  entropy_form: str = "full"
 
   def __post_init__(self):
+    if self.entropy_form not in ENTROPY_FORMS:
+      raise ValueError(f"{self.name}: entropy_form must be one of "
+                       f"{ENTROPY_FORMS}, got {self.entropy_form!r}")
     names = [d.name for d in self.decisions]
     if len(set(names)) != len(names):
       raise ValueError(f"search space {self.name!r} repeats a decision name")

@@ -161,15 +161,23 @@ def make_strategy(space: ss.SearchSpace, seed: int, kind: str = "reinforce",
                   temperature: float | None = None,
                   tanh_constant: float | None = None,
                   init_range: float = 0.08,
+                  paired_skip_logits: bool = True,
+                  entropy_form: str | None = None,
                   learning_rate: float = 6e-4, baseline_decay: float = 0.95,
                   entropy_weight: float = 0.0, skip_target: float = 0.4,
                   skip_weight: float = 0.0, adam_beta1: float = 0.9,
                   adam_epsilon: float = 1e-7,
-                  grad_clip_norm: float | None = None) -> Strategy:
+                  grad_clip_norm: float | None = None,
+                  skip_penalty_reduce: str = "mean",
+                  baseline_init: str = "first_mean",
+                  advantage_baseline: str = "previous") -> Strategy:
   """Builds the strategy named `kind` ('reinforce' or 'random') from gin.
 
   Defaults are Zoph & Le's controller: 2-layer LSTM of 35 units, Adam at
-  0.0006, weights uniform in [-0.08, 0.08].
+  0.0006, weights uniform in [-0.08, 0.08]. The other arguments are the
+  fields of `lstm_controller.ControllerConfig` and `reinforce.ReinforceConfig`
+  of the same names; the ENAS search gin files set the official ENAS baseline
+  (``baseline_init = 'zero'``, ``advantage_baseline = 'updated'``).
   """
   if kind == "random":
     return RandomSearch(space, seed=seed)
@@ -180,10 +188,14 @@ def make_strategy(space: ss.SearchSpace, seed: int, kind: str = "reinforce",
       lstm_controller.ControllerConfig(
           lstm_size=lstm_size, lstm_num_layers=lstm_num_layers,
           temperature=temperature, tanh_constant=tanh_constant,
-          init_range=init_range),
+          init_range=init_range, paired_skip_logits=paired_skip_logits,
+          entropy_form=entropy_form),
       reinforce.ReinforceConfig(
           learning_rate=learning_rate, baseline_decay=baseline_decay,
           entropy_weight=entropy_weight, skip_target=skip_target,
           skip_weight=skip_weight, adam_beta1=adam_beta1,
-          adam_epsilon=adam_epsilon, grad_clip_norm=grad_clip_norm),
+          adam_epsilon=adam_epsilon, grad_clip_norm=grad_clip_norm,
+          skip_penalty_reduce=skip_penalty_reduce,
+          baseline_init=baseline_init,
+          advantage_baseline=advantage_baseline),
       seed=seed)

@@ -8,6 +8,9 @@ from controller import lstm_controller as lc
 from controller import reinforce
 from controller import search_space as ss
 from controller import strategy
+from enas.macro import space as macro_space_lib
+from enas.micro import space as micro_space_lib
+from enas.recurrent import space as rnn_space_lib
 
 
 def enas_like_cell_space():
@@ -39,6 +42,9 @@ SPACES = {
         num_layers=5, strides=(1, 2, 3), pooling=True),
     "cell": enas_like_cell_space,
     "dag": dag_space,
+    "enas_macro": lambda: macro_space_lib.macro_space(num_layers=4),
+    "enas_micro": lambda: micro_space_lib.micro_space(num_nodes=2),
+    "enas_rnn": lambda: rnn_space_lib.rnn_cell_space(4),
 }
 CONFIGS = {
     "zoph": lc.ControllerConfig(),
@@ -117,14 +123,171 @@ def test_reinforce_with_the_reward_negated_lowers_it():
   assert after < before - 4.0
 
 
-def test_the_baseline_is_a_moving_average_of_rewards():
+def test_the_official_baseline_starts_at_zero_and_each_advantage_reads_it_moved():
+  # ENAS build_trainer: b <- b - (1 - decay)(b - R) per sample, then R - b.
   controller = lc.LSTMController(dag_space(), seed=0)
-  learner = reinforce.Reinforce(
-      controller, reinforce.ReinforceConfig(baseline_decay=0.5))
+  learner = reinforce.Reinforce(controller, reinforce.ReinforceConfig(
+      baseline_decay=0.5, baseline_init="zero", advantage_baseline="updated"))
+  samples = [controller.sample() for _ in range(2)]
+  info = learner.update(samples, [1.0, 3.0])
+  # b: 0 -> 0.5 (advantage 0.5) -> 1.75 (advantage 1.25).
+  assert info.baseline == pytest.approx(1.75)
+  assert info.mean_advantage == pytest.approx((0.5 + 1.25) / 2)
+
+
+def test_the_project_baseline_starts_at_the_first_mean_and_lags_a_batch():
+  controller = lc.LSTMController(dag_space(), seed=0)
+  learner = reinforce.Reinforce(controller, reinforce.ReinforceConfig(
+      baseline_decay=0.5, baseline_init="first_mean",
+      advantage_baseline="previous"))
   samples = [controller.sample() for _ in range(2)]
   info = learner.update(samples, [1.0, 3.0])   # starts at the mean, 2.0
   assert info.baseline == pytest.approx(0.5 * (0.5 * 2.0 + 0.5 * 1.0) + 1.5)
   assert info.mean_advantage == pytest.approx(0.0)
+
+
+def test_the_enas_search_gin_files_set_the_official_baseline():
+  for name in ("cifar10_macro_search", "cifar10_micro_search", "ptb_search"):
+    text = open(f"gin/enas/{name}.gin").read()
+    assert "make_strategy.baseline_init = 'zero'" in text
+    assert "make_strategy.advantage_baseline = 'updated'" in text
+
+
+def _one_skip_logit_odds(paired):
+  """log P(skip) - log P(no skip) of a 2-layer macro space's one skip bit,
+  with the attention's v scaled up so that tanh(q) saturates."""
+  space = macro_space_lib.macro_space(num_layers=2)
+  controller = lc.LSTMController(space, lc.ControllerConfig(
+      lstm_size=16, lstm_num_layers=1, tanh_constant=1.5,
+      paired_skip_logits=paired), seed=0)
+  v = controller.attention["skip"][2]
+  v.assign(v * 1e6)
+  on, off = controller.log_prob_batch(
+      [space.from_tokens((0, 0, 1)), space.from_tokens((0, 0, 0))])
+  return abs(on - off)
+
+
+def test_a_macro_skip_probability_reaches_0_95_at_tanh_constant_1_5():
+  # general_controller.py: softmax(1.5 tanh [-q, q]) = sigmoid(3 tanh q).
+  odds = _one_skip_logit_odds(paired=True)
+  assert odds == pytest.approx(3.0, abs=1e-3)
+  assert 1 / (1 + np.exp(-odds)) > 0.95
+
+
+def test_the_single_logit_skip_form_stops_at_0_82_under_its_option():
+  odds = _one_skip_logit_odds(paired=False)        # sigmoid(1.5 tanh q)
+  assert odds == pytest.approx(1.5, abs=1e-3)
+  assert 1 / (1 + np.exp(-odds)) < 0.82
+
+
+def test_the_skip_penalty_reads_the_undoubled_probability():
+  space = macro_space_lib.macro_space(num_layers=2)
+  controller = lc.LSTMController(space, lc.ControllerConfig(
+      lstm_size=16, lstm_num_layers=1, tanh_constant=1.5), seed=0)
+  tokens = (0, 0, 1)
+  _, _, skip_probs = controller.forward_batch(np.array([tokens], np.int32))
+  p = float(skip_probs[0][0, 0])
+  on, off = controller.log_prob_batch(
+      [space.from_tokens(tokens), space.from_tokens((0, 0, 0))])
+  # Sampling odds are twice the penalty's: sigmoid(2a) against sigmoid(a).
+  assert on - off == pytest.approx(2 * np.log(p / (1 - p)), abs=1e-4)
+
+
+def _kl(p, target):
+  return p * np.log(p / target) + (1 - p) * np.log((1 - p) / (1 - target))
+
+
+@pytest.mark.parametrize("reduce, layers", [("mean", 2), ("sum", 1)])
+def test_the_skip_penalty_is_a_per_layer_mean(reduce, layers):
+  # Layer 1 has one anchor, layer 2 two: the KLs are summed within a layer,
+  # then averaged over layers (official); "sum" is the pre-issue-12 option.
+  controller = lc.LSTMController(dag_space(), seed=0)
+  learner = reinforce.Reinforce(controller, reinforce.ReinforceConfig(
+      skip_target=0.4, skip_penalty_reduce=reduce))
+  probs = [np.array([[0.5]], np.float32), np.array([[0.5, 0.9]], np.float32)]
+  per_layer = [_kl(0.5, 0.4), _kl(0.5, 0.4) + _kl(0.9, 0.4)]
+  assert float(learner.skip_penalty(probs)) == pytest.approx(
+      sum(per_layer) / layers, rel=1e-5)
+
+
+def test_the_recurrent_controller_scales_the_picked_input_by_distance():
+  # enas_lm: two LSTM steps per node; node i's anchor is its pick step's
+  # output; the picked node j's anchor, the next input, is over 0.1 + i - j.
+  space = rnn_space_lib.rnn_cell_space(6)
+  controller = lc.LSTMController(space, CONFIGS["enas"], seed=4)
+  steps = []
+  lstm = controller._lstm
+
+  def recording(ops, params, x, state):
+    out, state = lstm(ops, params, x, state)
+    steps.append((np.array(x), np.array(out)))
+    return out, state
+
+  controller._lstm = recording
+  cell = rnn_space_lib.decode_rnn(controller.sample().arc)
+  assert len(steps) == 2 * 6
+  anchor = {0: steps[0][1]}
+  anchor.update({i: steps[2 * i][1] for i in range(1, 6)})
+  for i in range(1, 6):
+    j = cell.prev[i]
+    np.testing.assert_allclose(steps[2 * i + 1][0], anchor[j] / (0.1 + i - j),
+                               rtol=1e-5)
+
+
+def _zero_weights(controller):
+  for var in controller.variables:
+    var.assign(np.zeros(var.shape, np.float32))
+  controller.invalidate_cache()
+
+
+def test_the_micro_normal_cell_gets_the_fixed_unlearned_op_bias():
+  # micro_controller.py: b_soft_no_learn = [.25, .25, -.25, -.25, -.25] is
+  # added after the tanh, for the normal cell only, and is not a variable.
+  space = micro_space_lib.micro_space(num_nodes=1)
+  controller = lc.LSTMController(space, lc.ControllerConfig(
+      lstm_size=16, lstm_num_layers=1, tanh_constant=1.1), seed=0)
+  _zero_weights(controller)   # every learned logit is 0: only the bias shows
+  # Sampling order per cell: index_1 index_2 op_1 op_2.
+  base = [0, 0, 0, 0, 0, 0, 0, 0]
+  def with_token(where, value):
+    tokens = list(base)
+    tokens[where] = value
+    return space.from_tokens(tokens)
+  normal_0, normal_2, reduce_0, reduce_2 = controller.log_prob_batch(
+      [with_token(2, 0), with_token(2, 2), with_token(6, 0), with_token(6, 2)])
+  assert normal_0 - normal_2 == pytest.approx(0.5, abs=1e-5)
+  assert reduce_0 - reduce_2 == pytest.approx(0.0, abs=1e-5)
+  assert not any(np.allclose(np.abs(v.numpy()), 0.25)
+                 for v in controller.trainable_variables if v.shape[-1] == 5)
+
+
+def _uniform_entropy(space, **config):
+  controller = lc.LSTMController(space, lc.ControllerConfig(
+      lstm_size=16, lstm_num_layers=1, **config), seed=0)
+  _zero_weights(controller)
+  return controller.sample().entropy
+
+
+def test_the_entropy_bonus_has_each_spaces_official_form():
+  # Macro and PTB: the sampled token's -log p * p (per skip bit too);
+  # micro: the full entropy of every softmax. All logits 0 here.
+  macro = macro_space_lib.macro_space(num_layers=2)   # 2 ops of 6, 1 skip bit
+  assert _uniform_entropy(macro) == pytest.approx(
+      2 * np.log(6) / 6 + 0.5 * np.log(2), rel=1e-5)
+  rnn = rnn_space_lib.rnn_cell_space(2)   # 2 activations of 4, a pick of 1
+  assert _uniform_entropy(rnn) == pytest.approx(2 * np.log(4) / 4, rel=1e-5)
+  micro = micro_space_lib.micro_space(num_nodes=1)
+  fixed = np.array(micro_space_lib.MICRO_OP_FIXED_BIAS)
+  p = np.exp(fixed) / np.exp(fixed).sum()
+  full_fixed = -(p * np.log(p)).sum()
+  assert _uniform_entropy(micro) == pytest.approx(
+      4 * np.log(2) + 2 * full_fixed + 2 * np.log(5), rel=1e-5)
+
+
+def test_the_full_entropy_form_stays_available_as_an_option():
+  macro = macro_space_lib.macro_space(num_layers=2)
+  assert _uniform_entropy(macro, entropy_form="full") == pytest.approx(
+      2 * np.log(6) + np.log(2), rel=1e-5)
 
 
 def test_the_skip_penalty_pulls_skip_probability_toward_its_target():

@@ -18,6 +18,18 @@ def test_macro_space_declares_an_op_then_skip_bits_per_layer():
   assert space.meta("pool_layers") == (3, 7)
 
 
+def test_macro_controller_declaration_is_the_official_one():
+  # general_controller.py: no op-softmax bias, skip logits [-q, q] through
+  # the tanh then a softmax, the sampled entropy form.
+  space = spaces.macro_space(num_layers=12)
+  assert space.entropy_form == "sampled"
+  for decision in space.decisions:
+    if isinstance(decision, Skip):
+      assert decision.paired_logits
+    else:
+      assert not decision.learned_bias
+
+
 def test_macro_reductions_follow_the_official_positions():
   assert spaces.macro_pool_layers(12) == (3, 7)
   assert spaces.macro_pool_layers(24) == (7, 15)

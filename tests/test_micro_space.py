@@ -9,6 +9,7 @@ from enas.micro import space as spaces
 def test_micro_space_declares_the_official_sampling_sequence():
   space = spaces.micro_space(num_nodes=5)
   assert space.num_tokens == 40
+  assert space.entropy_form == "full"
   for offset, cell in ((0, "normal"), (27, "reduction")):
     steps = space.decisions[offset:offset + 27]
     assert [type(d) for d in steps[:2]] == [AnchorStep, AnchorStep]
@@ -22,6 +23,8 @@ def test_micro_space_declares_the_official_sampling_sequence():
         assert op.kind == "op" and op.choices == spaces.MICRO_OPS
         assert op.logit_bias == (10, 10, 0, 0, 0)
         assert op.tanh_reduce == 2.5
+        assert op.fixed_logit_bias == (
+            (0.25, 0.25, -0.25, -0.25, -0.25) if cell == "normal" else None)
       assert isinstance(anchor, AnchorStep) and not anchor.zero_value
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from controller.search_space import ArchitectureError, Categorical, Pick
+from controller.search_space import (AnchorStep, ArchitectureError,
+                                     Categorical, Pick)
 from enas.recurrent.space import (ACTIVATIONS, PAPER_FINAL_CELL, RnnCell, decode_rnn,
                             rnn_cell_space)
 
@@ -11,15 +12,26 @@ def test_twelve_nodes_give_twenty_three_tokens_in_official_order():
   space = rnn_cell_space(12)
   assert space.num_tokens == 23
   assert ACTIVATIONS == ("tanh", "relu", "identity", "sigmoid")
-  first, rest = space.decisions[0], space.decisions[1:]
-  assert isinstance(first, Categorical) and first.creates_anchor
-  assert first.choices == ACTIVATIONS
+  anchor, first = space.decisions[:2]
+  assert isinstance(anchor, AnchorStep) and not anchor.zero_value
+  assert isinstance(first, Categorical) and first.choices == ACTIVATIONS
   for node in range(1, 12):
-    pick, act = rest[2 * node - 2], rest[2 * node - 1]
+    pick, act = space.decisions[2 * node:2 * node + 2]
     assert isinstance(pick, Pick) and pick.num_anchors == node
-    assert pick.distance_penalty == 6.0 and not pick.creates_anchor
-    assert isinstance(act, Categorical) and act.creates_anchor
-    assert act.choices == ACTIVATIONS
+    assert isinstance(act, Categorical) and act.choices == ACTIVATIONS
+
+
+def test_the_controller_takes_two_steps_per_node_as_enas_lm():
+  # The pick step gives node i's anchor; the picked input is over
+  # 0.1 + i - j; the pick logits get -(i - j)^2 / 6; no softmax bias; the
+  # entropy bonus is the sampled form.
+  space = rnn_cell_space(12)
+  assert space.entropy_form == "sampled"
+  for decision in space.decisions[2::2]:
+    assert decision.creates_anchor and decision.distance_penalty == 6.0
+    assert decision.input_scale_offset == 0.1
+  for decision in space.decisions[1::2]:
+    assert not decision.creates_anchor and not decision.learned_bias
 
 
 def test_paper_final_cell_parses_and_decodes():

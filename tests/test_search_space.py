@@ -67,3 +67,9 @@ def test_string_order_maps_text_positions_to_sampling_order():
 def test_a_skip_must_see_exactly_the_anchors_before_it():
   with pytest.raises(ValueError, match="num_anchors"):
     ss.SearchSpace("bad", (ss.Skip("a", 1),))
+
+
+def test_a_space_declares_its_entropy_form_full_by_default():
+  assert small_space().entropy_form == "full"
+  with pytest.raises(ValueError, match="entropy_form"):
+    ss.SearchSpace("toy", small_space().decisions, entropy_form="mean")

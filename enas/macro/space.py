@@ -9,6 +9,12 @@ sampling order = official text order:
   4 avg_pool3x3, 5 max_pool3x3;
 * ``Skip`` with i bits (scope ``layers``), which creates layer i's anchor.
 
+Controller-facing declaration, as the official macro controller
+(melodyguan/enas 4bcfd73 ``general_controller.py``): the op softmax has no
+bias (``logits = h w_soft``); skip logits are paired, ``[-q, q]`` shaped then
+softmaxed, so P(skip) = sigmoid(2 c tanh q); the entropy bonus is the sampled
+form, ``-log p * p`` of each sampled op and skip bit.
+
 So L layers give ``L + L (L - 1) / 2`` tokens (78 for 12, 300 for 24).
 Skip-bit semantics follow the official child (melodyguan/enas
 ``general_child.py``): layer i always reads the previous layer's output (the
@@ -101,11 +107,12 @@ def macro_space(num_layers: int = 12, num_ops: int = 6) -> SearchSpace:
   decisions = []
   for layer in range(num_layers):
     decisions.append(Categorical(name=f"layer_{layer}/op", choices=ops,
-                                 kind="op"))
+                                 kind="op", learned_bias=False))
     decisions.append(Skip(name=f"layer_{layer}/skip", num_anchors=layer,
-                          kind="skip", scope=MACRO_SCOPE))
+                          kind="skip", scope=MACRO_SCOPE, paired_logits=True))
   return SearchSpace(
       name=MACRO_SPACE_NAME, decisions=tuple(decisions),
+      entropy_form="sampled",
       metadata=(("num_layers", num_layers), ("num_ops", num_ops),
                 ("ops", ops), ("pool_layers", macro_pool_layers(num_layers))))
 

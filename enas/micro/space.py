@@ -13,7 +13,11 @@ micro controller, which samples both cells with one LSTM state:
   3 max_pool3x3, 4 identity; logit bias initialised to ``(10, 10, 0, 0, 0)``
   and the controller's tanh constant divided by 2.5, the official
   ``op_tanh_reduce``), then an ``AnchorStep(zero_value=False)`` that becomes
-  node n's anchor.
+  node n's anchor. The normal cell's op logits also get the official fixed,
+  unlearned ``b_soft_no_learn = (0.25, 0.25, -0.25, -0.25, -0.25)`` after
+  the tanh shaping (melodyguan/enas 4bcfd73 ``micro_controller.py``:
+  ``use_bias=True`` for the normal cell's sampler only). The entropy bonus is
+  the full entropy of every softmax, as that controller adds.
 
 The text format is the official ``fixed_arc``: per node
 ``index_1 op_1 index_2 op_2`` (the space's `string_order`), 4B numbers for the
@@ -40,6 +44,9 @@ MICRO_OPS = micro_ops.NAMES
 
 MICRO_OP_LOGIT_BIAS = (10.0, 10.0, 0.0, 0.0, 0.0)
 """Initial op-softmax bias of the official micro controller (favours convs)."""
+
+MICRO_OP_FIXED_BIAS = (0.25, 0.25, -0.25, -0.25, -0.25)
+"""Official ``b_soft_no_learn``: added to the normal cell's shaped op logits."""
 
 MICRO_OP_TANH_REDUCE = 2.5
 """Official ``op_tanh_reduce`` (micro_search.sh): op logits get tanh_c / 2.5."""
@@ -85,6 +92,7 @@ def micro_space(num_nodes: int = 5, num_ops: int = 5) -> SearchSpace:
   decisions = []
   string_order = []
   for cell in CELLS:
+    fixed = MICRO_OP_FIXED_BIAS[:num_ops] if cell == "normal" else None
     decisions.append(AnchorStep(name=f"{cell}/input_0", scope=cell))
     decisions.append(AnchorStep(name=f"{cell}/input_1", scope=cell))
     for node in range(2, num_nodes + 2):
@@ -96,9 +104,11 @@ def micro_space(num_nodes: int = 5, num_ops: int = 5) -> SearchSpace:
           Pick(name=f"{prefix}/index_2", num_anchors=node, kind="pick",
                scope=cell),
           Categorical(name=f"{prefix}/op_1", choices=ops, kind="op",
-                      logit_bias=bias, tanh_reduce=MICRO_OP_TANH_REDUCE),
+                      logit_bias=bias, tanh_reduce=MICRO_OP_TANH_REDUCE,
+                      fixed_logit_bias=fixed),
           Categorical(name=f"{prefix}/op_2", choices=ops, kind="op",
-                      logit_bias=bias, tanh_reduce=MICRO_OP_TANH_REDUCE),
+                      logit_bias=bias, tanh_reduce=MICRO_OP_TANH_REDUCE,
+                      fixed_logit_bias=fixed),
           AnchorStep(name=f"{prefix}/anchor", scope=cell, zero_value=False),
       ]
       # Sampled: index_1 index_2 op_1 op_2; written: index_1 op_1 index_2 op_2.

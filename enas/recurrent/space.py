@@ -8,12 +8,24 @@ output h_t is the average of the "loose ends", the nodes no other node reads.
 Declared decisions, in sampling order (which is also the official text order
 of the melodyguan/enas PTB scripts, ``act_0 prev_1 act_1 prev_2 act_2 ...``):
 
-* node 0: ``Categorical`` activation, creates anchor 0;
-* node i >= 1: ``Pick`` of the previous node among the i anchors (with the
-  enas_lm distance penalty ``(i - j)^2 / 6``), then ``Categorical``
-  activation, which creates anchor i.
+* node 0: an ``AnchorStep`` (anchor 0: the LSTM output of a step fed the
+  start embedding), then ``Categorical`` activation;
+* node i >= 1: ``Pick`` of the previous node among the i anchors, which then
+  creates anchor i from the same LSTM step, then ``Categorical`` activation.
 
-So 12 nodes give 23 tokens. Activation ids follow the official PTB code:
+So 12 nodes give 23 tokens, from two controller steps per node, as the
+official PTB controllers (google-research enas_lm ``src/controller.py``,
+which melodyguan/enas's README points to as the working PTB code, and
+melodyguan/enas 4bcfd73 ``src/ptb/ptb_enas_controller.py`` agree on these):
+the pick step, whose output is also node i's anchor, then the activation
+step; the pick logits are shaped (temperature, tanh) and then get
+``-(i - j)^2 / 6``; the picked node j's anchor, the next input, is divided by
+``0.1 + i - j``; the activation softmax has no bias; the entropy bonus is
+the sampled form ``-log p * p``. Where the two differ: enas_lm has no
+decision for node 0 (its anchor 0 is zeros, key and value) and ties the
+activation softmax to the activation embedding (``logits = h w_emb^T``);
+melodyguan's node 0 takes a step for anchor 0 and a step for its activation,
+as here, with separate softmax weights, as here. Activation ids follow the official PTB code:
 0 tanh, 1 ReLU, 2 identity, 3 sigmoid. (google-research enas_lm numbers them
 0 tanh, 1 ReLU, 2 sigmoid, 3 identity, fixes node 0 to tanh and writes only
 ``prev_i act_i`` pairs; the official melodyguan controller sampled only ids 0
@@ -25,11 +37,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence, Union
 
-from controller.search_space import (Architecture, ArchitectureError,
-                                     Categorical, Pick, SearchSpace)
+from controller.search_space import (AnchorStep, Architecture,
+                                     ArchitectureError, Categorical, Pick,
+                                     SearchSpace)
 
 ACTIVATIONS = ("tanh", "relu", "identity", "sigmoid")
 """Activation names by id (official ENAS PTB order)."""
+
+PICK_INPUT_SCALE_OFFSET = 0.1
+"""The picked node j's anchor is divided by 0.1 + i - j (both official PTB
+controllers)."""
 
 SPACE_NAME = "enas_rnn"
 SCOPE = "rnn_nodes"
@@ -48,16 +65,20 @@ def rnn_cell_space(num_nodes: int = 12) -> SearchSpace:
   """
   if num_nodes < 1:
     raise ValueError(f"num_nodes must be positive, got {num_nodes}")
-  decisions = [Categorical(name="node_0/activation", choices=ACTIVATIONS,
-                           kind="rnn_activation", creates_anchor=True,
-                           scope=SCOPE)]
+  def activation(node):
+    return Categorical(name=f"node_{node}/activation", choices=ACTIVATIONS,
+                       kind="rnn_activation", learned_bias=False)
+
+  decisions = [AnchorStep(name="node_0/anchor", scope=SCOPE, zero_value=False),
+               activation(0)]
   for node in range(1, num_nodes):
     decisions.append(Pick(name=f"node_{node}/prev", num_anchors=node,
-                          kind="rnn_prev", scope=SCOPE, distance_penalty=6.0))
-    decisions.append(Categorical(name=f"node_{node}/activation",
-                                 choices=ACTIVATIONS, kind="rnn_activation",
-                                 creates_anchor=True, scope=SCOPE))
+                          kind="rnn_prev", scope=SCOPE, distance_penalty=6.0,
+                          creates_anchor=True,
+                          input_scale_offset=PICK_INPUT_SCALE_OFFSET))
+    decisions.append(activation(node))
   return SearchSpace(name=SPACE_NAME, decisions=tuple(decisions),
+                     entropy_form="sampled",
                      metadata=(("num_nodes", num_nodes),
                                ("activations", ACTIVATIONS)))
 
