@@ -2,7 +2,9 @@ r"""Prints the parameter count of one architecture.
 
   python -m experiments.count_params --gin_file=F --arc='...'
 
-The last line is ``{"params": N}``. The input shape and number of classes
+The last line is ``{"params": N}``; for an ENAS image final model it also
+has ``"params_without_aux"``, the count without the auxiliary head (the
+official ENAS code printed that one). The input shape and number of classes
 come from the flags (default CIFAR-10: 32x32x3, 10 classes); no data is read.
 """
 
@@ -28,8 +30,21 @@ def main(argv):
     task, arc = cli.configured_arc(FLAGS.gin_file, FLAGS.gin_bindings,
                                    FLAGS.arc, FLAGS.arc_file)
     shape = tuple(int(v) for v in FLAGS.input_shape)
-    print(json.dumps({"params": task.count_params(arc, shape,
-                                                  FLAGS.num_classes)}))
+    print(json.dumps(_counts(task, arc, shape, FLAGS.num_classes)))
+
+
+def _counts(task, arc, shape, num_classes) -> dict[str, int]:
+  """``params``, and ``params_without_aux`` for an ENAS image final model."""
+  from enas.image import final_common  # pylint: disable=g-import-not-at-top
+  from enas.image import final_task  # pylint: disable=g-import-not-at-top
+  from enas.image import final_training  # pylint: disable=g-import-not-at-top
+  if not isinstance(task, final_task.EnasImageFinalTask):
+    return {"params": task.count_params(arc, shape, num_classes)}
+  model = final_training.build_final_model(arc, task.config, shape,
+                                           num_classes)
+  return {"params": final_common.count_params(model),
+          "params_without_aux": final_common.count_params(
+              model, include_aux_head=False)}
 
 
 if __name__ == "__main__":

@@ -5,13 +5,21 @@ count (15 + 2 micro cells). The paper-size model is only built, to record its
 parameter count.
 """
 
+import os
+
+import gin
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import final_model_checks as checks
 from enas.image import final_common
+from enas.image import final_training as ft
+from enas.micro import family
 from enas.micro import final_model as fm
 from enas.micro import space as spaces
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Normal and reduction cells using only sep_conv3x3 (0), pools (2, 3) and
 # identity (4): no 5x5 kernel anywhere.
@@ -33,8 +41,77 @@ def test_official_micro_arc_trains_forward_and_backward():
 def test_micro_channels_double_at_reduction_cells():
   model = fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=15,
                                aux_head=False, **checks.SMALL)
-  assert model.cell_widths == [8] * 5 + [16] * 6 + [32] * 6
+  assert model.cell_filters == [8] * 5 + [16] * 6 + [32] * 6
   assert model.cell_sizes == [16] * 5 + [8] * 6 + [4] * 6
+
+
+def test_official_cell_output_is_the_bare_concatenation_of_its_loose_ends():
+  # Official fixed cell (melodyguan/enas 4bcfd73, micro_child.py
+  # _fixed_combine): no projection after the concatenation. The paper's
+  # normal cell has 5 loose ends, its reduction cell 4 (input 1 among them).
+  model = fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=3,
+                               aux_head=False, **checks.SMALL)
+  arc = model.arc
+  assert len(arc.normal.loose_ends) == 5 and len(arc.reduction.loose_ends) == 4
+  widths = [f * len((arc.reduction if c in model.reduction_cells
+                     else arc.normal).loose_ends)
+            for c, f in enumerate(model.cell_filters)]
+  assert model.cell_widths == widths
+  x = checks.images((16, 16, 3))
+  stem = model.stem(x)
+  first = model.cells[0]
+  assert first.out is None
+  np.testing.assert_allclose(
+      first([stem, stem]), tf.concat(first.loose_end_outputs([stem, stem]), -1))
+  assert model.classifier.shape == (model.cell_widths[-1], 10)
+
+
+def test_official_cell_projects_its_calibrated_second_input():
+  # layer_base of _fixed_layer (4bcfd73): ReLU -> conv1x1 -> BN on input 1,
+  # after _maybe_calibrate_size brought both inputs to F_c channels.
+  model = fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=6,
+                               aux_head=False, **checks.SMALL)
+  assert model.reduction_cells == (2, 5)
+  for cell, f in zip(model.cells, model.cell_filters):
+    assert cell.base.relu_before
+    assert tuple(cell.base.kernel.shape) == (1, 1, f, f)
+  second = model.cells[1]  # reads the stem (3F) and cell 0 (5F): both calibrated
+  assert tuple(second.calibrate_0.kernel.shape) == (1, 1, 24, 8)
+  assert tuple(second.calibrate_1.kernel.shape) == (1, 1, 40, 8)
+
+
+def test_conv1x1_cell_output_projects_back_to_the_cell_width():
+  model = fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=3,
+                               aux_head=False, cell_output="conv1x1",
+                               **checks.SMALL)
+  assert model.cell_widths == model.cell_filters
+  assert all(cell.base is None and cell.out is not None
+             for cell in model.cells)
+  loss, grads = checks.loss_and_grads(model, checks.images((16, 16, 3)),
+                                      tf.constant([3, 4]))
+  assert np.isfinite(float(loss))
+  assert all(g is not None for g in grads)
+
+
+def test_unknown_cell_output_is_refused():
+  with pytest.raises(ValueError, match="cell_output"):
+    fm.build_micro_final(spaces.PAPER_MICRO_ARC, num_layers=3, aux_head=False,
+                         cell_output="sum", **checks.SMALL)
+
+
+@pytest.mark.parametrize("gin_file", ["gin/enas/cifar10_micro_final.gin",
+                                      "gin/enas/fashion_mnist_final_cpu.gin"])
+def test_final_gin_files_build_the_official_cell(gin_file):
+  gin.clear_config()
+  gin.add_config_file_search_path(REPO)
+  try:
+    gin.parse_config_files_and_bindings([os.path.join(REPO, gin_file)], [],
+                                        finalize_config=False)
+    config = ft.FinalTrainingConfig()
+  finally:
+    gin.clear_config()
+  assert config.micro_cell_output == "concat"
+  assert family.FAMILY.final_settings(config)["cell_output"] == "concat"
 
 
 def test_micro_has_only_the_chosen_ops():
@@ -82,7 +159,11 @@ def test_micro_model_progress_variable_drives_drop_path():
   assert not np.allclose(a, c)
 
 
-def test_paper_size_parameter_counts(capsys):
+def test_paper_size_official_arc_has_the_official_parameter_counts(capsys):
+  # The variables of the official fixed child (4bcfd73) for the arc of
+  # cifar10_micro_final.sh at 15 layers, 36 filters: 4,389,220 with the aux
+  # head, 3,894,372 without (the count the official code printed). The
+  # paper's 4.6M: see the module docstring of enas.micro.final_model.
   micro = fm.build_micro_final(spaces.PAPER_MICRO_ARC, input_shape=(32, 32, 3),
                                num_classes=10, num_layers=15, out_filters=36)
   counts = {"micro": final_common.count_params(micro),
@@ -90,4 +171,5 @@ def test_paper_size_parameter_counts(capsys):
                 micro, include_aux_head=False)}
   with capsys.disabled():
     print(f"\nmicro parameter counts (paper: 4.6M): {counts}")
-  assert 2e6 < counts["micro_without_aux"] < counts["micro"] < 6e6
+  assert counts["micro"] == pytest.approx(4_389_220, rel=0.02)
+  assert counts["micro_without_aux"] == pytest.approx(3_894_372, rel=0.02)

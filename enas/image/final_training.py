@@ -73,6 +73,12 @@ class FinalTrainingConfig:
     out_filters: F of the first stage.
     keep_prob: dropout keep probability before the classifier.
     drop_path_keep_prob: micro drop-path keep probability (None = off).
+    micro_cell_output: micro cell layout (`enas.micro.final_model`):
+      'concat', the official fixed cell (melodyguan/enas 4bcfd73
+      ``_fixed_layer``: a ReLU-conv1x1-BN ``layer_base`` on the second input,
+      output the bare concatenation of the loose ends), or 'conv1x1' (no
+      ``layer_base``, the concatenation projected to F_c by ReLU-conv1x1-BN,
+      as the search cell of §2.4).
   """
 
   space: str = "micro"
@@ -99,6 +105,7 @@ class FinalTrainingConfig:
   out_filters: int = 36
   keep_prob: float = 0.8
   drop_path_keep_prob: float | None = 0.6
+  micro_cell_output: str = "concat"
 
 
 def parse_arc(arc: Any, config: FinalTrainingConfig) -> Architecture:

@@ -4,13 +4,15 @@ What the shared search and final-training code needs of the micro family,
 and how a `FinalTrainingConfig` reads here: ``num_nodes`` (when set) is the
 cells' node count, else it comes from the architecture's length;
 ``num_layers`` is N normal cells (15, the official final run, when unset);
-the auxiliary head is on when its loss has a weight.
+the auxiliary head is on when its loss has a weight; ``micro_cell_output``
+is the cells' layout (official 'concat', or 'conv1x1').
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from controller.errors import ConfigError
 from controller.search_space import Architecture, SearchSpace
 from enas.image import families
 from enas.micro import final_model
@@ -38,12 +40,18 @@ def _final_space(config: Any) -> SearchSpace:
 
 
 def _final_settings(config: Any) -> dict[str, Any]:
+  if config.micro_cell_output not in final_model.CELL_OUTPUTS:
+    raise ConfigError(
+        f"FinalTrainingConfig.micro_cell_output must be one of "
+        f"{', '.join(final_model.CELL_OUTPUTS)}, got "
+        f"{config.micro_cell_output!r}")
   return dict(
       num_layers=FINAL_LAYERS if config.num_layers is None
       else config.num_layers,
       out_filters=config.out_filters, keep_prob=config.keep_prob,
       aux_head=config.aux_weight > 0,
-      drop_path_keep_prob=config.drop_path_keep_prob)
+      drop_path_keep_prob=config.drop_path_keep_prob,
+      cell_output=config.micro_cell_output)
 
 
 FAMILY = families.ImageFamily(
