@@ -158,12 +158,12 @@ def test_an_empty_validation_set_fails_instead_of_raising():
 
 def test_the_task_returns_the_outcome_as_a_json_record():
   from child.nas_cnn import task as cnn_task  # pylint: disable=g-import-not-at-top
-  task = cnn_task.ImageClassificationTask()
-  task._data = tiny_dataset()
-  one_layer = task.space_with_layers(1)
-  arc = one_layer.from_tokens([0] * one_layer.num_tokens)
   try:
     gin.parse_config("ChildTrainerConfig.epochs = 1")
+    task = cnn_task.ImageClassificationTask()  # reads its settings once
+    task._data = tiny_dataset()
+    one_layer = task.space_with_layers(1)
+    arc = one_layer.from_tokens([0] * one_layer.num_tokens)
     record = task.evaluate(arc, seed=0)
   finally:
     gin.clear_config()

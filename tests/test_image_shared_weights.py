@@ -30,8 +30,12 @@ def test_cosine_restarts_follow_the_official_periods():
 class ScoreBySum:
   """A stand-in supergraph: an architecture's accuracy = sum(tokens) / 100."""
 
-  def eval_accuracy(self, images, labels, tokens):
-    del images, labels
+  def __init__(self):
+    self.calls = []  # (minibatch size, training) of each score
+
+  def eval_accuracy(self, images, labels, tokens, training=False):
+    del labels
+    self.calls.append((len(images), training))
     return np.float32(sum(tokens) / 100)
 
 
@@ -106,6 +110,8 @@ def test_a_tiny_search_logs_each_epoch_and_resumes_after_the_last_one(tmp_path):
   assert [e["round"] for e in epochs] == [0, 1]
   for epoch in epochs:
     assert np.isfinite(epoch["evaluator"]["train_loss"])
+    assert epoch["evaluator"]["grad_norm"] > 0  # does the clip bite?
+    assert 0 <= epoch["evaluator"]["clip_fraction"] <= 1
     assert 0 <= epoch["mean_sampled_valid_accuracy"] <= 1
     assert epoch["best_sampled"]
   space = image_spaces.micro_space(num_nodes=3)
@@ -127,3 +133,34 @@ def test_a_resumed_search_equals_an_uninterrupted_one(tmp_path):
   assert ([strip(r) for r in resumed.read_jsonl("rounds.jsonl")]
           == [strip(r) for r in straight.read_jsonl("rounds.jsonl")])
   assert best_resumed == best_straight
+
+
+@pytest.mark.parametrize("space,reward_training", [("micro", True),
+                                                   ("macro", False)])
+def test_the_paper_settings_score_on_a_search_batch_as_the_official_code(
+    space, reward_training):
+  # melodyguan/enas 4bcfd73 build_valid_rl: the controller's minibatch is
+  # batch_size (128 macro, 160 micro); micro_child._model forces
+  # is_training=True (dropout on) while searching, general_child does not.
+  gin.clear_config()
+  gin.parse_config_file(f"gin/enas/cifar10_{space}_search.gin")
+  try:
+    config = search.EnasConfig()
+  finally:
+    gin.clear_config()
+  assert config.eval_batch_size == config.batch_size == {
+      "macro": 128, "micro": 160}[space]
+  assert config.reward_training is reward_training
+  assert config.clip_mode == "norm"
+  data = types.SimpleNamespace(
+      x_train=np.zeros((10, 4, 4, 1), np.float32),
+      x_valid=np.zeros((300, 4, 4, 1), np.float32),
+      y_valid=np.zeros(300, np.int32))
+  model = ScoreBySum()
+  evaluator = search.ImageSharedWeights(config, seed=0, data=data,
+                                        model=model)
+  assert model.clip_mode == "norm"
+  arc = image_spaces.random_architecture(evaluator.space,
+                                         np.random.default_rng(0))
+  list(evaluator.evaluate([types.SimpleNamespace(slot=0, arc=arc)]))
+  assert model.calls == [(config.batch_size, reward_training)]

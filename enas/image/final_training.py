@@ -4,16 +4,17 @@ Pham et al. 2018, §3.2: the derived architecture is retrained from scratch;
 settings of the official final scripts (melodyguan/enas
 ``scripts/cifar10_{macro,micro}_final.sh``, see the project's reference
 notes): Nesterov momentum 0.9, cosine learning rate with warm restarts
-(T_0 = 10 epochs, T_mul = 2), L2 on all weights, gradient clipping to global
-norm 5, the micro auxiliary head with weight 0.4, scheduled drop path, the
-4-pixel-padded random crop and flip, optionally cutout, and no validation
-set.
+(T_0 = 10 epochs, T_mul = 2), L2 on all weights, gradient clipping of each
+tensor to norm 5, the micro auxiliary head with weight 0.4, scheduled drop
+path, the 4-pixel-padded random crop and flip, optionally cutout (the
+official square: a random top-left corner, clipped at the bottom and right
+borders), and no validation set.
 
 Differences from the official code, on purpose: the gradient clip really
-clips (official bug 2 appended the unclipped gradients); the micro auxiliary
-head is trained (bug 6); the learning rate moves every step (fractional
-epochs) where the official schedule used whole epochs (``step //
-batches_per_epoch``).
+clips (official bug 2 appended the unclipped gradients; ``clip_mode`` 'none'
+does as it did); the micro auxiliary head is trained (bug 6); the learning
+rate moves every step (fractional epochs) where the official schedule used
+whole epochs (``step // batches_per_epoch``).
 
 `train_final_image` never raises: a non-finite loss or any exception gives a
 ``'failed'`` `child.outcome.Outcome` with a one-line error.
@@ -61,11 +62,12 @@ class FinalTrainingConfig:
     lr_tmul: period multiplier at each restart.
     l2: coefficient of ``sum(w^2)`` over all trainable weights.
     momentum: Nesterov momentum.
-    grad_bound: global-norm gradient clip (0 = none).
+    grad_bound: the gradient clip's norm bound (0 = none).
     augment: random crop of the 4-pixel zero-padded image and random
       horizontal flip.
-    cutout_size: side of the square zeroed at a random centre of every
-      training image (0 = off; 16 for the paper's 2.89% CIFAR-10 result).
+    cutout_size: side of the square zeroed in every training image at a
+      uniformly random top-left corner, clipped at the borders, as the
+      official code (0 = off; 16 for the paper's 2.89% CIFAR-10 result).
     aux_weight: weight of the micro auxiliary head's loss (0 = no head).
     num_layers: micro: N normal cells; macro: layers, which must match the
       architecture if given (None: 15 for micro, the arc's length for macro).
@@ -79,6 +81,9 @@ class FinalTrainingConfig:
       output the bare concatenation of the loose ends), or 'conv1x1' (no
       ``layer_base``, the concatenation projected to F_c by ReLU-conv1x1-BN,
       as the search cell of §2.4).
+    clip_mode: 'norm' (each tensor to `grad_bound`: what the official
+      ``clip_mode="norm"`` meant), 'global' (global norm) or 'none' (what
+      the official code did); `enas.image.ops.clip_gradients`.
   """
 
   space: str = "micro"
@@ -106,6 +111,10 @@ class FinalTrainingConfig:
   keep_prob: float = 0.8
   drop_path_keep_prob: float | None = 0.6
   micro_cell_output: str = "concat"
+  clip_mode: str = "norm"
+
+  def __post_init__(self):
+    image_ops.check_clip_mode(self.clip_mode, "FinalTrainingConfig.clip_mode")
 
 
 def parse_arc(arc: Any, config: FinalTrainingConfig) -> Architecture:
@@ -132,8 +141,13 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, *,
                   crop_flip: bool, cutout_size: int) -> np.ndarray:
   """Pad-4 random crop + horizontal flip, then cutout (official order).
 
-  Cutout zeroes a ``cutout_size`` square centred at a uniformly random pixel,
-  clipped at the borders (DeVries & Taylor 2017, as the official code).
+  Cutout as the official code (melodyguan/enas 4bcfd73, ``models.py``
+  ``_pre_process``): a corner ``(y, x)`` uniform over the image's pixels,
+  then rows ``y .. y + size - 1`` and columns ``x .. x + size - 1`` zeroed,
+  the square clipped at the bottom and right borders; so the square is whole
+  only for corners up to ``H - size``, and it reaches past the top-left
+  corner of no image. (DeVries & Taylor 2017 centre the square at the random
+  pixel instead.)
   """
   n, h, w, _ = images.shape
   out = images.copy()
@@ -145,11 +159,9 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, *,
       crop = padded[i, ys[i]:ys[i] + h, xs[i]:xs[i] + w]
       out[i] = crop[:, ::-1] if flips[i] else crop
   if cutout_size > 0:
-    cys, cxs = rng.integers(0, h, n), rng.integers(0, w, n)
-    half = cutout_size // 2
+    ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
     for i in range(n):
-      out[i, max(cys[i] - half, 0):cys[i] - half + cutout_size,
-          max(cxs[i] - half, 0):cxs[i] - half + cutout_size] = 0.0
+      out[i, ys[i]:ys[i] + cutout_size, xs[i]:xs[i] + cutout_size] = 0.0
   return out
 
 
@@ -179,8 +191,8 @@ def _make_steps(model, config: FinalTrainingConfig, input_shape):
     grads = tape.gradient(objective, variables)
     grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
              for g, v in zip(grads, variables)]
-    if config.grad_bound:
-      grads, _ = tf.clip_by_global_norm(grads, config.grad_bound)
+    grads, _ = image_ops.clip_gradients(grads, config.clip_mode,
+                                        config.grad_bound)
     sgd.apply(grads, variables, learning_rate)
     return loss
 

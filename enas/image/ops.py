@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from controller import errors
 from enas import heap
 
 _TRUNC_STD = 0.87962566103423978  # std of a unit normal truncated at +-2.
@@ -453,6 +454,74 @@ class NesterovMomentum:
           momentum=tf.constant(self.momentum, var.dtype), use_nesterov=True)
 
 
+CLIP_MODES = ("norm", "global", "none")
+
+
+def check_clip_mode(mode: str, name: str) -> None:
+  """Raises `ConfigError` naming `name` unless `mode` is in `CLIP_MODES`."""
+  if mode not in CLIP_MODES:
+    raise errors.ConfigError(f"{name} must be one of {CLIP_MODES}, not {mode!r}")
+
+
+def clip_gradients(grads: Sequence[tf.Tensor], mode: str, bound: float, *,
+                   row_wise: Sequence[bool] = ()
+                   ) -> tuple[list[tf.Tensor], dict[str, tf.Tensor]]:
+  """Clips dense gradients; also returns their norms, to see if it bites.
+
+  Modes:
+
+  * ``'norm'``: each tensor to norm `bound` (``tf.clip_by_norm`` of each
+    gradient), what the official ``clip_mode="norm"`` meant
+    (melodyguan/enas 4bcfd73, ``src/utils.py`` ``get_train_ops``). That code
+    computed the clipped tensor but appended the unclipped one, so in fact it
+    clipped nothing: that is ``'none'``.
+  * ``'global'``: all tensors together to global norm `bound`
+    (``tf.clip_by_global_norm``).
+  * ``'none'``: no clipping (what the official code did).
+
+  ``bound = 0`` clips nothing in every mode. One sum of squares per tensor
+  serves the global norm, the per-tensor norms and the clip.
+
+  Args:
+    grads: dense gradients.
+    mode: one of `CLIP_MODES`.
+    bound: the norm bound.
+    row_wise: per gradient, True for a weight-set table (`SepConvTable`):
+      in ``'norm'`` mode each row (one weight set, the unit the official code
+      kept as its own variables) is clipped on its own.
+
+  Returns:
+    ``(clipped, stats)``: stats are scalars ``grad_norm`` (global, before
+    clipping), ``max_grad_norm`` (largest per-tensor, or per-row, norm before
+    clipping) and ``clipped`` (1.0 if clipping changed a gradient).
+  """
+  row_wise = list(row_wise) or [False] * len(grads)
+  squares = [tf.reduce_sum(tf.square(g), axis=1 if rows else None)
+             for g, rows in zip(grads, row_wise)]
+  totals = [tf.reduce_sum(s) if rows else s
+            for s, rows in zip(squares, row_wise)]
+  norm = tf.sqrt(tf.add_n(totals))
+  max_sq = tf.reduce_max(tf.stack(
+      [tf.reduce_max(s) if rows else s for s, rows in zip(squares, row_wise)]))
+  stats = {"grad_norm": norm, "max_grad_norm": tf.sqrt(max_sq)}
+  bound = float(bound or 0.0)
+  if mode == "global" and bound:
+    grads, _ = tf.clip_by_global_norm(grads, bound, use_norm=norm)
+    bites = norm > bound
+  elif mode == "norm" and bound:
+    clipped = []
+    for g, s, rows in zip(grads, squares, row_wise):
+      # g * bound / max(|g|, bound), as tf.clip_by_norm.
+      scale = bound * tf.math.rsqrt(tf.maximum(s, bound * bound))
+      clipped.append(g * (scale[:, None] if rows else scale))
+    grads = clipped
+    bites = max_sq > bound * bound
+  else:
+    bites = tf.constant(False)
+  stats["clipped"] = tf.cast(bites, tf.float32)
+  return list(grads), stats
+
+
 def _dense(grad):
   if isinstance(grad, tf.IndexedSlices):
     return tf.convert_to_tensor(grad)
@@ -489,9 +558,13 @@ class SharedWeightModel(keras.Model):
 
   The step (official child settings): cross-entropy (+ ``aux_weight`` x the
   auxiliary head's) plus ``l2_reg * sum(w^2)`` over ALL weights, as the
-  official ``get_train_ops`` (so unchosen branches decay too); gradient
-  clipped to global norm `grad_bound` (the official clip was a no-op);
-  Nesterov momentum SGD.
+  official ``get_train_ops`` (so unchosen branches decay too); gradients
+  clipped by `clip_gradients` in mode `clip_mode` at `grad_bound`; Nesterov
+  momentum SGD.
+
+  Rewards (`eval_accuracy`) run with ``training`` False (dropout off) or True
+  (dropout on, as the official micro search's reward graph); batch norm
+  always uses batch statistics here.
   """
 
   def __init__(self, space, *, input_shape: Sequence[int], num_classes: int,
@@ -506,6 +579,7 @@ class SharedWeightModel(keras.Model):
     self.grad_bound = grad_bound
     self.momentum = momentum
     self.aux_weight = aux_weight
+    self._clip_mode = "global"
     self._train_traces = 0
     self._eval_traces = 0
     # The dropout stream, seeded from the global seed and saved with the
@@ -527,8 +601,10 @@ class SharedWeightModel(keras.Model):
     self._train_fn = heap.release_after_first_call(tf.function(
         self._train, autograph=False,
         input_signature=(images, labels, arc, tf.TensorSpec([], tf.float32))))
-    self._eval_fn = heap.release_after_first_call(tf.function(
-        self._eval, autograph=False, input_signature=(images, labels, arc)))
+    # One eval function per reward mode (dropout off / on), each traced once.
+    self._eval_fns = {training: heap.release_after_first_call(tf.function(
+        self._eval_function(training), autograph=False,
+        input_signature=(images, labels, arc))) for training in (False, True)}
 
   def _classify(self, features, training):
     """Global average pool -> dropout (training) -> dense without bias."""
@@ -542,8 +618,32 @@ class SharedWeightModel(keras.Model):
   # ---------------------------------------------------------------- public
   @property
   def trace_count(self) -> int:
-    """Python traces of the compiled train and eval functions (2 at most)."""
+    """Python traces of the compiled train and eval functions.
+
+    At most one per function: the train step, and one eval function per
+    reward mode used (``training`` False or True), so 2 for a search with
+    one reward mode and 3 at most. A further trace would be a retrace bug.
+    """
     return self._train_traces + self._eval_traces
+
+  @property
+  def clip_mode(self) -> str:
+    """How the step clips gradients (`clip_gradients`).
+
+    'global' unless set; the ENAS evaluator sets `EnasConfig.clip_mode`
+    ('norm', the official intent, in the paper settings) before its first
+    step. Read when the step is traced, so set it before the first
+    `train_step`.
+    """
+    return self._clip_mode
+
+  @clip_mode.setter
+  def clip_mode(self, mode: str) -> None:
+    check_clip_mode(mode, "SharedWeightModel.clip_mode")
+    if self._train_traces and mode != self._clip_mode:
+      raise RuntimeError("set clip_mode before the first train_step: the "
+                         "compiled step has read it")
+    self._clip_mode = mode
 
   @property
   def train_trace_count(self) -> int:
@@ -576,19 +676,32 @@ class SharedWeightModel(keras.Model):
 
     Returns:
       dict of scalars: ``loss`` (the batch's cross-entropy before the update,
-      main head), ``accuracy`` (of that batch), ``grad_norm`` (before
-      clipping).
+      main head), ``accuracy`` (of that batch), ``grad_norm`` (global norm
+      before clipping), ``max_grad_norm`` (largest per-tensor norm before
+      clipping), ``clipped`` (1.0 if clipping changed a gradient, else 0.0).
     """
     return self._train_fn(tf.convert_to_tensor(images, tf.float32),
                           tf.convert_to_tensor(labels, tf.int32),
                           as_arc_tensor(arc_tokens),
                           tf.convert_to_tensor(learning_rate, tf.float32))
 
-  def eval_accuracy(self, images, labels, arc_tokens) -> tf.Tensor:
-    """Accuracy of the child on a batch: no dropout, batch-statistics BN."""
-    return self._eval_fn(tf.convert_to_tensor(images, tf.float32),
-                         tf.convert_to_tensor(labels, tf.int32),
-                         as_arc_tensor(arc_tokens))
+  def eval_accuracy(self, images, labels, arc_tokens,
+                    training: bool = False) -> tf.Tensor:
+    """Accuracy of the child on a batch, with batch-statistics BN.
+
+    Args:
+      images: ``[N, H, W, C]`` float32.
+      labels: ``[N]`` int32.
+      arc_tokens: an `Architecture`, its tokens or an int32 tensor.
+      training: dropout on (the official micro search's reward graph,
+        melodyguan/enas 4bcfd73 ``micro_child._model`` forces
+        ``is_training=True`` while searching); False: dropout off (the
+        official macro reward). Each mode is one compiled function; the
+        training mode's dropout draws from the saved dropout stream.
+    """
+    return self._eval_fns[bool(training)](
+        tf.convert_to_tensor(images, tf.float32),
+        tf.convert_to_tensor(labels, tf.int32), as_arc_tensor(arc_tokens))
 
   def fixed_train_step(self, arc_tokens) -> Callable[..., dict]:
     """A separately compiled step of ONE architecture, as a standalone model.
@@ -645,25 +758,26 @@ class SharedWeightModel(keras.Model):
         objective += self.aux_weight * tf.reduce_mean(
             tf.nn.sparse_softmax_cross_entropy_with_logits(labels, aux))
     grads = tape.gradient(objective, variables)
+    rows = [isinstance(g, tf.IndexedSlices) for g in grads]  # weight-set tables
     grads = [tf.zeros_like(v) if g is None else _dense(g)
              for g, v in zip(grads, variables)]
     if self.l2_reg:  # d/dw of l2 * sum(w^2)
       grads = [g + (2.0 * self.l2_reg) * v for g, v in zip(grads, variables)]
-    norm = tf.linalg.global_norm(grads)
-    if self.grad_bound:
-      grads, _ = tf.clip_by_global_norm(grads, self.grad_bound, use_norm=norm)
+    grads, stats = clip_gradients(grads, self._clip_mode, self.grad_bound,
+                                  row_wise=rows)
     sgd.apply(grads, variables, learning_rate)
-    return {"loss": loss, "accuracy": _accuracy(logits, labels),
-            "grad_norm": norm}
+    return {"loss": loss, "accuracy": _accuracy(logits, labels), **stats}
 
   def _train(self, images, labels, arc, learning_rate):
     self._train_traces += 1
     return self._step(images, labels, arc, learning_rate,
                       self.trainable_weights, self._sgd)
 
-  def _eval(self, images, labels, arc):
-    self._eval_traces += 1
-    return _accuracy(self._forward(images, arc, False)[0], labels)
+  def _eval_function(self, training: bool):
+    def evaluate(images, labels, arc):
+      self._eval_traces += 1
+      return _accuracy(self._forward(images, arc, training)[0], labels)
+    return evaluate
 
 
 def _accuracy(logits, labels):

@@ -11,7 +11,18 @@ supergraph holds every child's weights (the macro or micro family's, by
    the official scripts).
 2. The loop's controller updates; `evaluate` gives each sampled
    architecture its reward: its accuracy on one validation minibatch with the
-   shared weights (§2.2).
+   shared weights (§2.2). As the official code (melodyguan/enas 4bcfd73,
+   ``build_valid_rl``), the minibatch is the search batch size (128 macro,
+   160 micro) of un-augmented validation images, and the micro reward runs
+   the child in training mode (dropout on: ``micro_child._model`` forces
+   ``is_training=True`` while searching), the macro one not
+   (`EnasConfig.reward_training`).
+
+The round's record (``rounds.jsonl`` under ``evaluator``) has the mean
+training loss and accuracy, the mean global gradient norm before clipping
+(``grad_norm``), the mean largest per-tensor norm (``max_grad_norm``) and
+the fraction of steps whose gradients the clip changed (``clip_fraction``),
+to see whether clipping bites.
 
 Deriving (§2.2): the loop samples `derive_samples` architectures and
 `score` measures each on one validation minibatch (the paper) or on the
@@ -58,7 +69,9 @@ class EnasConfig:
     valid_split: 'last' (official) or 'random'.
     max_train: keep only this many training images (CPU budgets).
     batch_size: shared-weight minibatch size.
-    eval_batch_size: validation minibatch for a controller reward.
+    eval_batch_size: validation minibatch for a controller reward (and a
+      derive score on one minibatch); the official code uses the search
+      batch size (``build_valid_rl``: 128 macro, 160 micro).
     max_steps_per_epoch: cap on shared-weight steps per epoch (None: all).
     lr_max: cosine schedule maximum.
     lr_min: cosine schedule minimum.
@@ -67,6 +80,16 @@ class EnasConfig:
     augment: random 4-pixel-padded crops and horizontal flips.
     derive_samples: architectures scored when deriving.
     derive_on: 'minibatch' (the paper) or 'validation' (the whole set).
+    reward_training: run the child in training mode (dropout on) for every
+      shared-weight score (rewards, derive). Official: True for micro
+      (``micro_child._model`` sets ``is_training=True`` when searching),
+      False for macro (``general_child.build_valid_rl``). Batch norm uses
+      batch statistics either way here (the official macro reward used the
+      moving averages).
+    clip_mode: the shared step's gradient clip at the supergraph's
+      ``grad_bound`` (`enas.image.ops.clip_gradients`): 'norm' (per tensor:
+      what the official ``clip_mode="norm"`` meant), 'global' (global norm)
+      or 'none' (what the official code did: its clip was a no-op).
   """
 
   space: str = "micro"
@@ -76,7 +99,7 @@ class EnasConfig:
   valid_split: str = "last"
   max_train: int | None = None
   batch_size: int = 160
-  eval_batch_size: int = 100
+  eval_batch_size: int = 160
   max_steps_per_epoch: int | None = None
   lr_max: float = 0.05
   lr_min: float = 5e-4
@@ -85,13 +108,21 @@ class EnasConfig:
   augment: bool = True
   derive_samples: int = 10
   derive_on: str = "minibatch"
+  reward_training: bool = True
+  clip_mode: str = "norm"
 
   def __post_init__(self):
+    from enas.image import ops  # pylint: disable=g-import-not-at-top
     families.get(self.space)  # one line naming the families otherwise
+    ops.check_clip_mode(self.clip_mode, "EnasConfig.clip_mode")
     if self.derive_on not in ("minibatch", "validation"):
       raise errors.ConfigError(
           f"EnasConfig.derive_on must be 'minibatch' or 'validation', not "
           f"{self.derive_on!r}")
+
+
+# The shared step's gradient figures averaged over an epoch (`start_round`).
+_GRAD_STATS = ("grad_norm", "max_grad_norm", "clipped")
 
 
 def _augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -144,6 +175,7 @@ class ImageSharedWeights:
     self.model = model or self.family.make_supergraph(
         self.space, input_shape=self.data.input_shape,
         num_classes=self.data.num_classes)
+    self.model.clip_mode = config.clip_mode
     self.derive_samples = config.derive_samples
     self.derive_on = config.derive_on
     n_train = len(self.data.x_train)
@@ -160,7 +192,7 @@ class ImageSharedWeights:
     config, data = self.config, self.data
     self._rng = rng = np.random.default_rng([self.seed, round_index])
     order = rng.permutation(len(data.x_train))
-    losses, accs = [], []
+    losses, accs, stats = [], [], []
     lr = config.lr_max
     for step in range(self.steps):
       index = order[step * config.batch_size:(step + 1) * config.batch_size]
@@ -173,18 +205,24 @@ class ImageSharedWeights:
       out = self.model.train_step(images, data.y_train[index], arc.tokens, lr)
       losses.append(float(out["loss"]))
       accs.append(float(out["accuracy"]))
+      stats.append([float(out[k]) for k in _GRAD_STATS])
     if not all(math.isfinite(x) for x in losses):
       raise FloatingPointError(
           f"shared-weight loss became non-finite in epoch {round_index}; "
           "lower EnasConfig.lr_max")
+    grad_norm, max_grad_norm, clip_fraction = np.mean(stats, axis=0)
     return {"lr": lr, "train_loss": float(np.mean(losses)),
-            "train_accuracy": float(np.mean(accs))}
+            "train_accuracy": float(np.mean(accs)),
+            "grad_norm": float(grad_norm),
+            "max_grad_norm": float(max_grad_norm),
+            "clip_fraction": float(clip_fraction)}
 
   def evaluate(self, jobs: Sequence[Any]):
     """Each architecture's accuracy on one validation minibatch (§2.2)."""
     for job in jobs:
       accuracy = minibatch_accuracy(self.model, self.data, job.arc, self._rng,
-                                    self.config.eval_batch_size)
+                                    self.config.eval_batch_size,
+                                    self.config.reward_training)
       yield job.slot, {"status": "ok", "reward": accuracy,
                        "valid_accuracy": accuracy}
 
@@ -192,10 +230,12 @@ class ImageSharedWeights:
             ) -> dict[str, Any]:
     """The derive score: one minibatch (the paper) or the validation set."""
     if self.derive_on == "validation":
-      accuracy = validation_accuracy(self.model, self.data, arc)
+      accuracy = validation_accuracy(self.model, self.data, arc,
+                                     training=self.config.reward_training)
     else:
       accuracy = minibatch_accuracy(self.model, self.data, arc, rng,
-                                    self.config.eval_batch_size)
+                                    self.config.eval_batch_size,
+                                    self.config.reward_training)
     return {"reward": accuracy, "valid_accuracy": accuracy}
 
   def parse(self, text: str) -> ss.Architecture:
@@ -215,22 +255,26 @@ class ImageSharedWeights:
     pass
 
 
-def minibatch_accuracy(model, data, arc, rng, batch_size) -> float:
-  """Accuracy of `arc` with the shared weights on one random validation minibatch."""
+def minibatch_accuracy(model, data, arc, rng, batch_size,
+                       training: bool = False) -> float:
+  """Accuracy of `arc` with the shared weights on one random validation
+  minibatch (dropout on if `training`)."""
   index = rng.choice(len(data.x_valid), size=min(batch_size,
                                                  len(data.x_valid)),
                      replace=False)
   return float(model.eval_accuracy(data.x_valid[index], data.y_valid[index],
-                                   arc.tokens))
+                                   arc.tokens, training))
 
 
-def validation_accuracy(model, data, arc, batch_size: int = 500) -> float:
-  """Accuracy of `arc` with the shared weights on the whole validation set."""
+def validation_accuracy(model, data, arc, batch_size: int = 500, *,
+                        training: bool = False) -> float:
+  """Accuracy of `arc` with the shared weights on the whole validation set
+  (dropout on if `training`)."""
   correct = 0.0
   for start in range(0, len(data.x_valid), batch_size):
     images = data.x_valid[start:start + batch_size]
     acc = float(model.eval_accuracy(images, data.y_valid[start:start
                                                          + batch_size],
-                                    arc.tokens))
+                                    arc.tokens, training))
     correct += acc * len(images)
   return correct / len(data.x_valid)
