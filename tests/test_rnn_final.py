@@ -58,12 +58,13 @@ def _paper_cell():
 
 
 def _fixed_from_supergraph(supergraph, cell, **kwargs):
-  """A fixed model holding the supergraph's embedding, node 0 and the cell's chosen pairs."""
+  """A fixed model holding the supergraph's embedding and the cell's chosen blocks
+  (node 0's for its activation, then one per (node, previous node, activation))."""
   model = rf.FinalRnnLM(cell, vocab_size=VOCAB, hidden_size=HIDDEN, **kwargs)
   model.embedding.assign(supergraph.embedding)
-  model.weights[0].assign(supergraph.node0_weights)
-  for node in range(1, cell.num_nodes):
-    model.weights[node].assign(supergraph.pair_weights[sg.pair_index(node, cell.prev[node])])
+  node0, blocks = supergraph.cell_weights(cell)
+  for weight, block in zip(model.weights, [node0, *blocks]):
+    weight.assign(block)
   return model
 
 
@@ -98,10 +99,9 @@ def test_one_sgd_step_moves_the_chosen_weights_as_the_supergraphs_step_does():
   supergraph.train_step(x, y, space.parse(rnn_space.PAPER_FINAL_CELL), state, 0.5)
   model.train_step(x, y, state, 0.5)
   np.testing.assert_allclose(model.embedding.numpy(), supergraph.embedding.numpy(), atol=1e-5)
-  np.testing.assert_allclose(model.weights[0].numpy(), supergraph.node0_weights.numpy(), atol=1e-5)
-  for node in range(1, cell.num_nodes):
-    np.testing.assert_allclose(model.weights[node].numpy(),
-                               supergraph.pair_weights[sg.pair_index(node, cell.prev[node])].numpy(), atol=1e-5)
+  node0, blocks = supergraph.cell_weights(cell)
+  for weight, block in zip(model.weights, [node0, *blocks]):
+    np.testing.assert_allclose(weight.numpy(), block.numpy(), atol=1e-5)
 
 
 # ---------------------------------------------------------------- regularisation
