@@ -94,12 +94,12 @@ ACTIVATION_FNS = (tf.tanh, tf.nn.relu, tf.identity, tf.sigmoid)
 
 ACTIVATION_SELECTS = ("switch", "onehot")
 
-
 NUM_ACTIVATIONS = len(ACTIVATION_FNS)
 
 
-def pair_index(node: int, prev: int) -> int:
-  """Index of the pair (node, prev), prev < node, among the ``N (N - 1) / 2``."""
+def pair_index(node, prev):
+  """Index of the pair (node, prev), prev < node, among the ``N (N - 1) / 2``
+  (ints or int32 tensors)."""
   return node * (node - 1) // 2 + prev
 
 
@@ -114,7 +114,7 @@ def block_index(node, prev, activation, num_activations: int):
       the official layout) or 1 (one per pair, shared by the activations;
       `activation` is then ignored).
   """
-  pair = node * (node - 1) // 2 + prev
+  pair = pair_index(node, prev)
   if num_activations == 1:
     return pair
   return pair * num_activations + activation
