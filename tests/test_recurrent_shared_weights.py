@@ -22,6 +22,13 @@ from runner import loop
 from runner import run_dir as run_dir_lib
 
 NUM_NODES = 4
+# What a gin file of the binary imports (the modules it binds load lazily).
+IMPORTS = """
+import controller.strategy
+import enas.recurrent.shared_weights
+import enas.recurrent.supergraph
+import runner.experiment
+"""
 GIN = """
 RnnSupergraph.hidden_size = 16
 make_strategy.lstm_size = 16
@@ -230,7 +237,7 @@ def test_the_binary_reports_diverged_weights_in_one_line_and_keeps_the_run(
   from experiments import cli  # pylint: disable=g-import-not-at-top
   gin_file = tmp_path / "tiny.gin"
   # lr 0.25 in epoch 0, then x1e31: epoch 0 finishes, epoch 1 diverges.
-  gin_file.write_text(GIN + f"""
+  gin_file.write_text(IMPORTS + GIN + f"""
 make_experiment.mode = 'enas_rnn'
 EnasRnnConfig.data_dir = '{corpus}'
 EnasRnnConfig.num_nodes = {NUM_NODES}

@@ -14,7 +14,8 @@ import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # pylint: disable=g-import-not-at-top
+import gin  # pylint: disable=g-import-not-at-top
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -58,12 +59,13 @@ def _paper_cell():
 
 
 def _fixed_from_supergraph(supergraph, cell, **kwargs):
-  """A fixed model holding the supergraph's embedding, node 0 and the cell's chosen pairs."""
+  """A fixed model holding the supergraph's embedding and the cell's chosen blocks
+  (node 0's for its activation, then one per (node, previous node, activation))."""
   model = rf.FinalRnnLM(cell, vocab_size=VOCAB, hidden_size=HIDDEN, **kwargs)
   model.embedding.assign(supergraph.embedding)
-  model.weights[0].assign(supergraph.node0_weights)
-  for node in range(1, cell.num_nodes):
-    model.weights[node].assign(supergraph.pair_weights[sg.pair_index(node, cell.prev[node])])
+  node0, blocks = supergraph.cell_weights(cell)
+  for weight, block in zip(model.weights, [node0, *blocks]):
+    weight.assign(block)
   return model
 
 
@@ -98,10 +100,9 @@ def test_one_sgd_step_moves_the_chosen_weights_as_the_supergraphs_step_does():
   supergraph.train_step(x, y, space.parse(rnn_space.PAPER_FINAL_CELL), state, 0.5)
   model.train_step(x, y, state, 0.5)
   np.testing.assert_allclose(model.embedding.numpy(), supergraph.embedding.numpy(), atol=1e-5)
-  np.testing.assert_allclose(model.weights[0].numpy(), supergraph.node0_weights.numpy(), atol=1e-5)
-  for node in range(1, cell.num_nodes):
-    np.testing.assert_allclose(model.weights[node].numpy(),
-                               supergraph.pair_weights[sg.pair_index(node, cell.prev[node])].numpy(), atol=1e-5)
+  node0, blocks = supergraph.cell_weights(cell)
+  for weight, block in zip(model.weights, [node0, *blocks]):
+    np.testing.assert_allclose(weight.numpy(), block.numpy(), atol=1e-5)
 
 
 # ---------------------------------------------------------------- regularisation
@@ -156,6 +157,41 @@ def test_the_penalties_enter_the_training_objective_with_their_weights():
           + 0.25 * float(rf.activation_penalty(outputs))
           + 0.125 * sum(float(tf.reduce_sum(v ** 2)) for v in model.variables_list))
   np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_the_slowness_penalty_reads_the_output_after_its_dropout_mask():
+  # melodyguan/enas 4bcfd73 ptb_enas_child.py: out_h *= o_mask is what all_h
+  # holds, and the slowness sum is taken over all_h.
+  x, y = _data(4)
+  mask = np.ones([BATCH, 1, HIDDEN], np.float32)
+  mask[:, :, 0] = 0.0                      # unit 0 dropped in every row
+  mask[:, :, 1] = 2.0                      # unit 1 kept at keep 0.5
+  penalties = []
+  for after in (True, False):
+    model = rf.FinalRnnLM(_paper_cell(), vocab_size=VOCAB, hidden_size=HIDDEN, slowness_reg=1.0,
+                          penalties_after_output_dropout=after, seed=5)
+    state = model.initial_state(BATCH)
+    _, plain, _ = model.nll(x, y, state)  # no masks: the cell's h_t
+    nll, read, _ = model.nll(x, y, state, {"output": tf.constant(mask)})
+    penalties.append(float(rf.slowness_penalty(read)))
+    np.testing.assert_allclose(float(model.objective(nll, read, float(BATCH))),
+                               float(tf.reduce_sum(nll)) / BATCH + penalties[-1], rtol=1e-6)
+  after, before = penalties
+  h = plain.numpy()
+  np.testing.assert_allclose(after, float(rf.slowness_penalty(h[..., 1:] * mask[..., 1:])), rtol=1e-5)
+  np.testing.assert_allclose(before, float(rf.slowness_penalty(h)), rtol=1e-5)
+  assert float(rf.slowness_penalty(h[..., :1])) > 0       # unit 0 moves, yet adds nothing after the mask
+
+
+def test_the_paper_settings_put_the_penalties_after_the_output_mask():
+  gin.clear_config()
+  try:
+    gin.parse_config_file("gin/enas/ptb_final.gin")
+    assert rf.RnnFinalConfig().penalties_after_output_dropout
+    gin.parse_config("RnnFinalConfig.penalties_after_output_dropout = False")
+    assert not rf.build_model(rf.PAPER_CELL, rf.RnnFinalConfig()).penalties_after_output_dropout
+  finally:
+    gin.clear_config()
 
 
 # ---------------------------------------------------------------- optimiser

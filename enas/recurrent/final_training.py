@@ -4,7 +4,9 @@ Pham et al. 2018 retrain the derived cell as a standalone language model. The
 fixed model holds only that cell's weights, as the official fixed model
 (melodyguan/enas ``src/ptb/ptb_enas_child.py`` with ``fixed_arc``): the
 embedding ``[V, H]`` (also the softmax weights: tied), node 0's ``[2H, 2H]``
-and ONE ``[H, 2H]`` matrix per later node (the pair it reads), no biases. The
+and ONE ``[H, 2H]`` matrix per later node (the pair it reads, for its one
+activation: the supergraph's per-activation blocks are not read, the cell
+trains from scratch), no biases. The
 cell equations are those of the supergraph (`enas.recurrent.supergraph.cell_step`
 over `fixed_wiring`, so the choices are Python constants: no gathers, no
 control flow), and the masks are its `sample_masks`.
@@ -22,7 +24,15 @@ Regularisation:
   * activation: ``activation_reg * sum_t ||h_t||^2 / B`` (official
     ``child_rnn_l2_reg``, unset in the final script; enas_lm's ``child_alpha``
     = 0.7 weights the MEAN of h^2, i.e. ``0.7 / (T H)`` of this sum per row).
-  Both penalties read h_t before the output dropout.
+  Both penalties read h_t AFTER the output dropout mask, as melodyguan/enas
+  4bcfd73 (``src/ptb/ptb_enas_child.py`` ``_model``: ``out_h *= o_mask`` is
+  written to ``all_h``, and ``all_h_diff`` and the ``rnn_l2_reg`` term are
+  computed on that ``all_h``), so a dropped unit adds nothing to them and a
+  kept one counts ``1 / keep^2`` times. Option
+  ``penalties_after_output_dropout = False``: on h_t before the mask (as
+  google-research enas_lm's search child, ``src/child.py``, which applies its
+  ``beta`` slowness and ``alpha`` terms to ``all_s`` before the output
+  dropout; its fixed model has no slowness term).
 
 Optimiser (melodyguan ``scripts/ptb_final.sh``): SGD on ``sum_t NLL / B`` +
 the penalties, batch 64, bptt 35, gradient clipped to global norm 0.25,
@@ -60,8 +70,6 @@ neither official configuration gives 24M; 22.0M is what ``ptb_final.sh``
 trains. The LSTM baseline at H = 748 has ``V H + 8 H^2 + 4 H`` = 11,959,024.
 
 Differences from the official code, on purpose:
-  * melodyguan draws an output mask (keep 0.24) but never applies it; here it
-    is applied (enas_lm applies its output dropout too).
   * enas_lm's word dropout drops rows of the embedding for the whole batch
     and fixes node 0 to tanh; here the supergraph's per-row word dropout and
     any node-0 activation.
@@ -134,6 +142,9 @@ class RnnFinalConfig:
     l2_reg: coefficient of ``sum(w^2)`` over all weights.
     slowness_reg: coefficient of ``sum_t ||h_t - h_{t-1}||^2 / B``.
     activation_reg: coefficient of ``sum_t ||h_t||^2 / B``.
+    penalties_after_output_dropout: the slowness and activation penalties
+      read h_t after the output dropout mask (melodyguan, the default);
+      False: before it.
     init_range: uniform init range (None: the official rule by H, 0.04
       above 400 units).
     asgd: switch to averaged SGD when validation stops improving.
@@ -168,6 +179,7 @@ class RnnFinalConfig:
   l2_reg: float = 5e-7
   slowness_reg: float = 1e-3
   activation_reg: float = 0.0
+  penalties_after_output_dropout: bool = True
   init_range: Optional[float] = None
   asgd: bool = False
   asgd_nonmono: int = 10
@@ -273,6 +285,7 @@ class FinalRnnLM(tf.Module):
                dropout: sg.Dropout = sg.Dropout(1.0, 1.0, 1.0, 1.0),  # noqa: B008  (frozen)
                grad_bound: float = 0.0, l2_reg: float = 0.0,
                slowness_reg: float = 0.0, activation_reg: float = 0.0,
+               penalties_after_output_dropout: bool = True,
                init_range: Optional[float] = None, seed: int = 0):
     """Creates the weights and the compiled train / eval functions.
 
@@ -285,6 +298,8 @@ class FinalRnnLM(tf.Module):
       l2_reg: coefficient of ``sum(w^2)`` over all weights.
       slowness_reg: see `slowness_penalty`.
       activation_reg: see `activation_penalty`.
+      penalties_after_output_dropout: both penalties read h_t after the
+        output dropout mask (melodyguan); False: before it.
       init_range: uniform init range (None: `sg.default_init_range`).
       seed: seeds the weights and the dropout masks.
     """
@@ -299,6 +314,7 @@ class FinalRnnLM(tf.Module):
     self.l2_reg = l2_reg
     self.slowness_reg = slowness_reg
     self.activation_reg = activation_reg
+    self.penalties_after_output_dropout = penalties_after_output_dropout
     weight = sg.uniform_weights(seed, init_range
                                 or sg.default_init_range(hidden_size))
 
@@ -342,7 +358,11 @@ class FinalRnnLM(tf.Module):
     return sg.unroll(emb, state, self.weights[0], wiring, x_mask, h_mask)
 
   def nll(self, x, y, state, masks=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Per-token NLL ``[B, T]``, the outputs before output dropout, the last state."""
+    """Per-token NLL ``[B, T]``, the outputs the penalties read, the last state.
+
+    The outputs are h_t ``[B, T, H]`` after the output dropout mask (if
+    `masks` has one) or, without `penalties_after_output_dropout`, before.
+    """
     masks = masks or {}
     emb = tf.nn.embedding_lookup(self.embedding, x)
     if "embedding" in masks:
@@ -351,7 +371,7 @@ class FinalRnnLM(tf.Module):
     top = outputs * masks["output"] if "output" in masks else outputs
     logits = tf.einsum("bth,vh->btv", top, self.embedding)
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-    return nll, outputs, last
+    return nll, top if self.penalties_after_output_dropout else outputs, last
 
   def objective(self, nll, outputs, batch) -> tf.Tensor:
     """``sum NLL / B`` + l2 + slowness + activation penalties."""
@@ -472,6 +492,7 @@ def build_model(arc: Any, config: RnnFinalConfig, vocab_size: int | None = None,
       _cell(arc), vocab_size=vocab_size or config.vocab_size, hidden_size=config.hidden_size,
       dropout=config.dropout, grad_bound=config.grad_bound, l2_reg=config.l2_reg,
       slowness_reg=config.slowness_reg, activation_reg=config.activation_reg,
+      penalties_after_output_dropout=config.penalties_after_output_dropout,
       init_range=config.init_range, seed=seed)
 
 

@@ -9,16 +9,34 @@ subgraph of one DAG over `num_nodes` nodes, with these computations:
            h_i = c_i * act_i(h_j W^h_{i,j}) + (1 - c_i) * h_j,  j = prev_i
   h_t   =  mean of the loose ends (nodes no other node reads).
 
-Shared weights: node 0's ``[2H, 2H]`` matrix (rows x | h, columns h-part |
-c-part) and ONE ``[H, 2H]`` matrix per pair (i, j), j < i, as the paper's
-W_{i,j}: ``N (N - 1) / 2`` pairs in a single ``[P, H, 2H]`` variable, pair
-``(i, j)`` at row ``i (i - 1) / 2 + j``.
+Shared weights (default, ``weights_per_activation=True``): one block per
+(node, previous node, activation), as both official codes (melodyguan/enas
+4bcfd73 ``src/ptb/ptb_enas_child.py`` ``_build_params``: ``w_prev`` of
+``[2 A H, 2H]`` and per node ``w`` of ``[A i H, 2H]``, a block picked by
+``(prev * A + act)``; google-research enas_lm ``src/child.py``: ``w`` of
+``[A, i, H, 2H]``): node 0's ``[A, 2H, 2H]`` variable (rows x | h, columns
+h-part | c-part; block ``act_0``) and a single ``[P A, H, 2H]`` variable for
+the ``P = N (N - 1) / 2`` pairs (i, j), j < i, block (i, j, a) at row
+``(i (i - 1) / 2 + j) A + a`` (`block_index`). With ``A = 4`` activations
+the shared parameters are ``V H + A H^2 (4 + N (N - 1))``: 289,209,600 at
+the official search sizes (V 10,000, H 720, N 12; 1.16 GB in float32).
+
+Option ``weights_per_activation=False`` (the paper's W_{i,j}, §2.2, which
+has no activation index): one block per (node, previous node) shared by the
+four activations, node 0 ``[2H, 2H]`` and pairs ``[P, H, 2H]`` at row
+``i (i - 1) / 2 + j``: ``V H + H^2 (4 + N (N - 1))`` = 77,702,400 at the
+same sizes (311 MB). Either way the compiled step gathers the same N blocks
+(one ``[2H, 2H]``, N - 1 ``[H, 2H]``), so its activations, gradients
+(``IndexedSlices`` over the gathered rows) and update are the same size;
+only the variables (and a checkpoint of them) grow, by ``(A - 1) H^2 (4 +
+N (N - 1))`` = 211,507,200 floats (846 MB) at the search sizes.
 
 One compiled function serves every architecture: the arc is an int32 tensor
-argument of a `tf.function` with a fixed input signature. The chosen pair
-matrices are fetched with one `tf.gather` per step (their gradient is an
+argument of a `tf.function` with a fixed input signature. The chosen
+blocks are fetched with one `tf.gather` per variable and step, at rows
+computed from the arc's (prev, activation) tokens (their gradient is an
 `IndexedSlices` over those rows only, applied with a scatter update, so an
-unchosen pair is never touched), the previous node with a gather over the
+unchosen block is never touched), the previous node with a gather over the
 stacked earlier nodes, and the loose-end average with a 0/1 mask computed
 from the arc. Activations use `tf.switch_case` by default, which runs only
 the chosen activation; the alternative ``activation_select="onehot"``
@@ -29,8 +47,6 @@ a shared 2-core CPU (indicative): switch about 1.1x the step time of the same
 cell compiled alone, onehot about 1.5-1.8x (`enas.recurrent.benchmark`).
 
 Differences from google-research ``enas_lm`` (src/child.py), on purpose:
-  * enas_lm keeps one matrix per (node, activation, previous node), 4x the
-    memory; here one per (node, previous node) as in the paper.
   * enas_lm averages ALL nodes but node 0; here the loose ends (paper, and
     the official melodyguan code).
   * enas_lm fixes node 0 to tanh; here node 0's activation is searched.
@@ -78,10 +94,30 @@ ACTIVATION_FNS = (tf.tanh, tf.nn.relu, tf.identity, tf.sigmoid)
 
 ACTIVATION_SELECTS = ("switch", "onehot")
 
+NUM_ACTIVATIONS = len(ACTIVATION_FNS)
 
-def pair_index(node: int, prev: int) -> int:
-  """Row of the shared ``[P, H, 2H]`` variable holding W_{node, prev}."""
+
+def pair_index(node, prev):
+  """Index of the pair (node, prev), prev < node, among the ``N (N - 1) / 2``
+  (ints or int32 tensors)."""
   return node * (node - 1) // 2 + prev
+
+
+def block_index(node, prev, activation, num_activations: int):
+  """Row of the pair-weights variable holding node `node`'s block.
+
+  Args:
+    node: i >= 1 (int or int32 tensor).
+    prev: the node it reads, j < i.
+    activation: its activation id.
+    num_activations: blocks per pair: `NUM_ACTIVATIONS` (one per activation,
+      the official layout) or 1 (one per pair, shared by the activations;
+      `activation` is then ignored).
+  """
+  pair = pair_index(node, prev)
+  if num_activations == 1:
+    return pair
+  return pair * num_activations + activation
 
 
 def default_init_range(hidden_size: int) -> float:
@@ -91,6 +127,21 @@ def default_init_range(hidden_size: int) -> float:
   if hidden_size <= 400:
     return 0.05
   return 0.04
+
+
+def num_shared_params(vocab_size: int, hidden_size: int, num_nodes: int,
+                      weights_per_activation: bool = True) -> int:
+  """Parameters of `RnnSupergraph`: ``V H + A H^2 (4 + N (N - 1))``.
+
+  A = `NUM_ACTIVATIONS` with `weights_per_activation`, else 1: the embedding
+  (tied softmax), A node-0 blocks of ``[2H, 2H]`` and A blocks of ``[H, 2H]``
+  for each of the ``N (N - 1) / 2`` pairs. At the official search sizes (V
+  10,000, H 720, N 12): 289,209,600 per activation, 77,702,400 per pair.
+  """
+  blocks = NUM_ACTIVATIONS if weights_per_activation else 1
+  pairs = max(num_nodes * (num_nodes - 1) // 2, 1)
+  return (vocab_size * hidden_size
+          + blocks * (4 + 2 * pairs) * hidden_size * hidden_size)
 
 
 def uniform_weights(seed: int, scale: float):
@@ -149,22 +200,24 @@ def fixed_wiring(cell: rnn_space.RnnCell,
                     node_weights=node_weights, loose=cell.loose_ends)
 
 
-def arc_wiring(arc: tf.Tensor, pair_weights: tf.Tensor,
-               num_nodes: int) -> CellWiring:
+def arc_wiring(arc: tf.Tensor, pair_weights: tf.Tensor, num_nodes: int,
+               num_activations: int = 1) -> CellWiring:
   """Wiring read from an int32 arc tensor of ``2 N - 1`` tokens.
 
   Args:
     arc: tokens in sampling order ``act_0 prev_1 act_1 ...``.
-    pair_weights: the shared ``[P, H, 2H]`` variable (or its value).
+    pair_weights: the shared ``[P A, H, 2H]`` variable (or its value).
     num_nodes: N.
+    num_activations: A, blocks per pair (see `block_index`).
 
   Returns:
-    The wiring; its node weights are one gather of the chosen pairs.
+    The wiring; its node weights are one gather of the chosen blocks.
   """
   activations = tf.concat([arc[:1], arc[2::2]], axis=0)
   prev = arc[1::2]
   nodes = tf.range(1, num_nodes, dtype=tf.int32)
-  chosen = tf.gather(pair_weights, nodes * (nodes - 1) // 2 + prev)
+  chosen = tf.gather(pair_weights, block_index(nodes, prev, activations[1:],
+                                               num_activations))
   used = tf.reduce_max(tf.one_hot(prev, num_nodes), axis=0)
   return CellWiring(
       activations=tf.unstack(activations, num=num_nodes),
@@ -309,8 +362,11 @@ class RnnSupergraph(tf.Module):
   Attributes:
     space: the `rnn_cell_space` it serves.
     embedding: ``[V, H]``, also the softmax weights.
-    node0_weights: ``[2H, 2H]``.
-    pair_weights: ``[N (N - 1) / 2, H, 2H]``, pair (i, j) at `pair_index`.
+    node0_weights: ``[A, 2H, 2H]`` (block per activation), or ``[2H, 2H]``
+      without `weights_per_activation`.
+    pair_weights: ``[N (N - 1) / 2 * A, H, 2H]``, block (i, j, a) at
+      `block_index` (A = 1 without `weights_per_activation`).
+    num_activations: A, blocks per (node, previous node).
     skipped_steps: int64 count of training steps skipped for a non-finite
       loss or gradient.
   """
@@ -320,7 +376,8 @@ class RnnSupergraph(tf.Module):
                x_keep: float = 0.25, h_keep: float = 0.75,
                output_keep: float = 0.25, grad_bound: float = 10.0,
                l2_reg: float = 1e-7, init_range: float | None = None,
-               activation_select: str = "switch", seed: int = 0):
+               activation_select: str = "switch",
+               weights_per_activation: bool = True, seed: int = 0):
     """Builds the shared weights and the two compiled functions.
 
     Args:
@@ -337,6 +394,10 @@ class RnnSupergraph(tf.Module):
         400 units).
       activation_select: "switch" (only the chosen activation runs) or
         "onehot" (all four, weighted sum).
+      weights_per_activation: one weight block per (node, previous node,
+        activation), as both official codes (default); False: one per
+        (node, previous node) shared by the activations, as the paper's
+        W_{i,j} (a quarter of the cell's shared weights).
       seed: seeds the initialisation and the dropout generator.
     """
     super().__init__(name="rnn_supergraph")
@@ -355,11 +416,16 @@ class RnnSupergraph(tf.Module):
     weight = uniform_weights(seed, init_range
                              or default_init_range(hidden_size))
     num_pairs = self.num_nodes * (self.num_nodes - 1) // 2
+    self.weights_per_activation = weights_per_activation
+    self.num_activations = NUM_ACTIVATIONS if weights_per_activation else 1
+    per_act = [self.num_activations] if weights_per_activation else []
 
     self.embedding = weight("embedding", [vocab_size, hidden_size])
-    self.node0_weights = weight("node0", [2 * hidden_size, 2 * hidden_size])
-    self.pair_weights = weight("pairs", [max(num_pairs, 1), hidden_size,
-                                         2 * hidden_size])
+    self.node0_weights = weight("node0", per_act + [2 * hidden_size,
+                                                    2 * hidden_size])
+    self.pair_weights = weight("pairs", [max(num_pairs, 1)
+                                         * self.num_activations,
+                                         hidden_size, 2 * hidden_size])
     self._rng = tf.random.Generator.from_seed(seed + 1)
     self._traces = 0
     self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
@@ -397,8 +463,9 @@ class RnnSupergraph(tf.Module):
       x: ``[B, T]`` int32 input ids.
       y: ``[B, T]`` int32 target ids.
       arc_tokens: an `Architecture`, its tokens (sampling order, validated),
-        or an int32 tensor of them (not validated: an out-of-range
-        activation id would run sigmoid, `tf.switch_case`'s default).
+        or an int32 tensor of them (not validated: an out-of-range token
+        would gather another block, or run sigmoid, `tf.switch_case`'s
+        default).
       state: ``[B, H]`` state carried from the previous batch.
       learning_rate: scalar.
 
@@ -415,9 +482,39 @@ class RnnSupergraph(tf.Module):
     """Summed NLL (no dropout), number of tokens, and the state to carry."""
     return self._eval_fn(x, y, _tokens(self.space, arc_tokens), state)
 
-  def child_weights(self, wiring: CellWiring) -> list[tf.Tensor]:
+  def wiring(self, arc: tf.Tensor) -> tuple[tf.Tensor, CellWiring]:
+    """Node 0's ``[2H, 2H]`` block and the wiring of an int32 arc tensor.
+
+    Both read from the variables with gathers indexed by the arc's tokens,
+    so the same trace serves every cell.
+    """
+    node0 = self.node0_weights
+    if self.weights_per_activation:
+      node0 = tf.gather(node0, arc[0])
+    return node0, arc_wiring(arc, self.pair_weights, self.num_nodes,
+                             self.num_activations)
+
+  def cell_weights(self, cell) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """The blocks one cell reads: node 0's ``[2H, 2H]``, then one ``[H, 2H]``
+    per node 1..N-1 (what a fixed model of that cell holds).
+
+    Args:
+      cell: an `rnn_space.RnnCell`, or what `rnn_space.decode_rnn` reads.
+    """
+    if not isinstance(cell, rnn_space.RnnCell):
+      cell = rnn_space.decode_rnn(cell)
+    act0 = cell.activations[0]
+    node0 = (self.node0_weights[act0] if self.weights_per_activation
+             else self.node0_weights)
+    return node0, [
+        self.pair_weights[block_index(i, cell.prev[i], cell.activations[i],
+                                      self.num_activations)]
+        for i in range(1, cell.num_nodes)]
+
+  def child_weights(self, node0: tf.Tensor,
+                    wiring: CellWiring) -> list[tf.Tensor]:
     """The sampled child's weights (what l2 applies to)."""
-    return [self.embedding, self.node0_weights, *wiring.node_weights]
+    return [self.embedding, node0, *wiring.node_weights]
 
   def _train(self, x, y, arc, state, learning_rate):
     self._traces += 1
@@ -425,14 +522,15 @@ class RnnSupergraph(tf.Module):
     masks = sample_masks(self._rng, x, self.vocab_size, self.hidden_size,
                          self.dropout)
     with tf.GradientTape() as tape:
-      wiring = arc_wiring(arc, self.pair_weights, self.num_nodes)
-      nll, h_last = lm_nll(self.embedding, self.node0_weights, wiring, x, y,
-                           state, masks, self.activation_select)
+      node0, wiring = self.wiring(arc)
+      nll, h_last = lm_nll(self.embedding, node0, wiring, x, y, state, masks,
+                           self.activation_select)
       batch = tf.cast(tf.shape(x)[0], tf.float32)
       objective = tf.reduce_sum(nll) / batch
       if self.l2_reg:
         objective += self.l2_reg * tf.add_n(
-            [tf.reduce_sum(tf.square(w)) for w in self.child_weights(wiring)])
+            [tf.reduce_sum(tf.square(w))
+             for w in self.child_weights(node0, wiring)])
     grads = tape.gradient(objective, variables)
     norm = tf.linalg.global_norm(grads)
     finite = tf.math.logical_and(tf.math.is_finite(norm),
@@ -451,9 +549,9 @@ class RnnSupergraph(tf.Module):
 
   def _eval(self, x, y, arc, state):
     self._traces += 1
-    wiring = arc_wiring(arc, self.pair_weights, self.num_nodes)
-    nll, h_last = lm_nll(self.embedding, self.node0_weights, wiring, x, y,
-                         state, select=self.activation_select)
+    node0, wiring = self.wiring(arc)
+    nll, h_last = lm_nll(self.embedding, node0, wiring, x, y, state,
+                         select=self.activation_select)
     return tf.reduce_sum(nll), tf.size(nll), h_last
 
 
