@@ -16,9 +16,10 @@ round of the loop is an epoch:
    reward is ``c / ppl`` (§2.2, c = 80 in both official codes), ppl its
    perplexity with the shared weights (no dropout) on ONE validation
    minibatch: a random window of the batchified validation stream, starting
-   from a zero state (melodyguan/enas ``valid_rl``). As the official code,
-   the log-perplexity is capped at `max_log_ppl` (10): an exploding cell gets
-   the smallest reward instead of a NaN.
+   from a zero state (melodyguan/enas ``valid_rl``). The log-perplexity is
+   capped at `max_log_ppl` (10), so an exploding cell gets the smallest
+   reward instead of a NaN: a departure (melodyguan 4bcfd73 caps it only in
+   its printed evaluation; its reward has no cap; DIFFERENCES.md).
 
 Deriving: the loop samples `derive_samples` cells and `score` measures each
 with the shared weights, on one validation minibatch (as the paper) or on
@@ -95,7 +96,8 @@ class EnasRnnConfig:
     lr_decay_rate: factor of each decay.
     lr_min: floor of the learning rate.
     reward_c: the reward is ``reward_c / ppl`` (§2.2; 80 officially).
-    max_log_ppl: cap of a cell's validation log-perplexity (10 officially).
+    max_log_ppl: cap of a cell's validation log-perplexity for its reward
+      (10; melodyguan 4bcfd73 caps only its printed evaluation).
     derive_samples: cells sampled and scored when deriving.
     derive_on: 'minibatch' (the paper: one validation minibatch each) or
       'validation' (the whole validation stream, state carried).
