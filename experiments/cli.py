@@ -112,8 +112,15 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
-  """Parses gin, turning its errors into `UsageError`."""
+  """Parses gin, turning its errors into `UsageError`.
+
+  The binaries' own configurables (the experiment, the budget, the task
+  registry, the strategy) are registered first; everything else is imported
+  by the gin files that bind it.
+  """
   import gin  # pylint: disable=g-import-not-at-top
+  from runner import experiment  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from runner import tasks  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   if not gin_files:
     raise UsageError("pass at least one --gin_file (see gin/)")
   for path in gin_files:

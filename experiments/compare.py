@@ -23,6 +23,8 @@ from experiments import cli
 
 cli.import_tensorflow_quietly()
 
+from controller import strategy  # noqa: E402
+
 FLAGS = flags.FLAGS
 cli.define_gin_flags()
 cli.define_arc_flags("train", multi=True)
@@ -35,7 +37,6 @@ _SCORES = ("test_accuracy", "valid_accuracy", "test_ppl", "valid_ppl")
 
 
 def _candidates(task):
-  from controller import strategy  # pylint: disable=g-import-not-at-top
   out = [(text, text) for text in FLAGS.arc]
   for path in FLAGS.arc_file:
     out.append((f"best of {path}", cli.arc_text(None, path)))

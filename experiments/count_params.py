@@ -34,17 +34,12 @@ def main(argv):
 
 
 def _counts(task, arc, shape, num_classes) -> dict[str, int]:
-  """``params``, and ``params_without_aux`` for an ENAS image final model."""
-  from enas.image import final_common  # pylint: disable=g-import-not-at-top
-  from enas.image import final_task  # pylint: disable=g-import-not-at-top
-  from enas.image import final_training  # pylint: disable=g-import-not-at-top
-  if not isinstance(task, final_task.EnasImageFinalTask):
-    return {"params": task.count_params(arc, shape, num_classes)}
-  model = final_training.build_final_model(arc, task.config, shape,
-                                           num_classes)
-  return {"params": final_common.count_params(model),
-          "params_without_aux": final_common.count_params(
-              model, include_aux_head=False)}
+  """``params``, and whatever else the task counts (ENAS image final models:
+  ``params_without_aux``)."""
+  counts = getattr(task, "parameter_counts", None)
+  if counts is not None:
+    return counts(arc, shape, num_classes)
+  return {"params": task.count_params(arc, shape, num_classes)}
 
 
 if __name__ == "__main__":

@@ -151,3 +151,17 @@ def test_an_unusable_setting_is_one_line_and_leaves_no_run_behind(tmp_path):
                "--gin_bindings=EnasConfig.derive_on = 'best'")
   assert_one_line_error(result, "EnasConfig.derive_on")
   assert not (tmp_path / "run").exists()
+
+
+def test_compare_trains_every_architecture_with_every_seed(tmp_path):
+  nas_child = [f"--gin_bindings={b}" for b in DIGITS]
+  result = run("experiments.compare", "--gin_file=gin/nas/quickstart.gin",
+               *nas_child, "--arc=1 1 0 0 2 2 1 0 0", "--num_random=1",
+               "--seeds=0,1", f"--output_dir={tmp_path / 'cmp'}")
+  assert result.returncode == 0, result.stderr
+  results = json.loads(result.stdout.strip().splitlines()[-1])["results"]
+  assert sorted((r["name"], r["seed"]) for r in results) == [
+      ("1 1 0 0 2 2 1 0 0", 0), ("1 1 0 0 2 2 1 0 0", 1),
+      ("random 0", 0), ("random 0", 1)]
+  assert all(r["status"] == "ok" and 0 <= r["test_accuracy"] <= 1
+             for r in results)

@@ -254,9 +254,9 @@ def test_rnn_supergraph_tracks_every_variable_and_trains_every_weight():
   for text in ("0 0 1 1 2 2 3", "1 0 0 0 0 0 0", "2 0 3 1 0 2 1"):
     arc = tf.constant(space.parse(text).tokens, tf.int32)
     with tf.GradientTape() as tape:
-      wiring = rnn_supergraph.arc_wiring(arc, model.pair_weights, 4)
-      nll, _ = rnn_supergraph.lm_nll(model.embedding, model.node0_weights,
-                                     wiring, x, x, state)
+      node0, wiring = model.wiring(arc)  # gathers the arc's weight blocks
+      nll, _ = rnn_supergraph.lm_nll(model.embedding, node0, wiring, x, x,
+                                     state)
       loss = tf.reduce_mean(nll)
     grads_per_arc.append(tape.gradient(loss, weights))
   assert not _missing_gradients(weights, grads_per_arc)

@@ -37,7 +37,14 @@ class EnasImageFinalTask:
         arc, self.config, seed, output_dir=final_dir).to_record()
 
   def count_params(self, arc, input_shape, num_classes) -> int:
-    from child.nas_cnn import builder as nas_cnn_builder  # pylint: disable=g-import-not-at-top
+    return self.parameter_counts(arc, input_shape, num_classes)["params"]
+
+  def parameter_counts(self, arc, input_shape, num_classes) -> dict[str, int]:
+    """``params`` (aux head included) and ``params_without_aux`` (what the
+    official code printed)."""
+    from enas.image import final_common  # pylint: disable=g-import-not-at-top
     model = self._final.build_final_model(arc, self.config, input_shape,
                                           num_classes)
-    return nas_cnn_builder.count_params(model)
+    return {"params": final_common.count_params(model),
+            "params_without_aux": final_common.count_params(
+                model, include_aux_head=False)}
