@@ -144,13 +144,28 @@ def num_shared_params(vocab_size: int, hidden_size: int, num_nodes: int,
           + blocks * (4 + 2 * pairs) * hidden_size * hidden_size)
 
 
-def uniform_weights(seed: int, scale: float):
+def uniform_weights(seed: int, scale: float, rows_per_draw: int = 8):
   """``weight(name, shape)``: variables uniform in [-scale, scale], drawn in
-  call order from one generator seeded with `seed` (the official init)."""
+  call order from one generator seeded with `seed` (the official init).
+
+  A stacked weight (3 or more dimensions: one block per row) is drawn
+  `rows_per_draw` blocks at a time into a zero variable, so building the
+  289M-weight search supergraph holds one copy of it, not three (peak RSS
+  1.8 instead of 3.9 GiB for the [264, 720, 1440] blocks).
+  """
   init = tf.random.Generator.from_seed(seed)
 
   def weight(name: str, shape) -> tf.Variable:
-    return tf.Variable(init.uniform(shape, -scale, scale), name=name)
+    shape = [int(d) for d in shape]
+    if len(shape) < 3:
+      return tf.Variable(init.uniform(shape, -scale, scale), name=name)
+    var = tf.Variable(tf.zeros(shape), name=name)
+    for start in range(0, shape[0], rows_per_draw):
+      rows = min(rows_per_draw, shape[0] - start)
+      var.scatter_update(tf.IndexedSlices(
+          init.uniform([rows] + shape[1:], -scale, scale),
+          tf.range(start, start + rows)))
+    return var
 
   return weight
 
