@@ -179,6 +179,8 @@ def run_search(gin_files, gin_bindings, output_dir, *, seed, resume,
     raise
   # The settings the run actually read.
   run.write_config(gin.operative_config_str())
+  from runner import pictures  # pylint: disable=g-import-not-at-top
+  pictures.write_best_pictures(output_dir, experiment.evaluator.parse)
   return best
 
 
