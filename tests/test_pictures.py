@@ -24,10 +24,15 @@ _NODE = re.compile(r'^\s*"([^"]+)" \[(.*)\];$')
 
 
 def parse_dot(text):
-  """(nodes: id -> attribute text, edges: list of (tail, head, attribute text))."""
+  """(nodes: id -> attribute text, edges: list of (tail, head, attribute text)).
+
+  Invisible edges (they only order the layout) are not edges of the picture.
+  """
   nodes, edges = {}, []
   for line in text.splitlines():
     edge = _EDGE.match(line)
+    if edge and 'style="invis"' in (edge.group(3) or ""):
+      continue
     if edge:
       edges.append((edge.group(1), edge.group(2), edge.group(3) or ""))
       continue

@@ -20,19 +20,40 @@ _INPUTS = ("h[i-2]", "h[i-1]")
 previous one)."""
 
 
+def _stack(graph: dot.Graph, ids: list[str]) -> None:
+  """Keeps `ids` in one rank, the first on top (left to right: invisible
+  edges from each to the one above it)."""
+  graph.same_rank(ids)
+  for upper, lower in zip(ids, ids[1:]):
+    graph.edge(lower, upper, style="invis")
+
+
+def _keep_in_order(graph: dot.Graph, ids: list[str],
+                   cell: space_lib.MicroCell) -> None:
+  """Stacks the nodes of one depth (longest path from the inputs) in id order."""
+  depth = [0] * len(_INPUTS)
+  for node in cell.nodes:
+    depth.append(1 + max(depth[node.index_1], depth[node.index_2]))
+  for level in sorted(set(depth[len(_INPUTS):])):
+    same = [ids[i] for i in range(len(_INPUTS), len(ids)) if depth[i] == level]
+    if len(same) > 1:
+      _stack(graph, same)
+
+
 def _cell(graph: dot.Graph, name: str, cell: space_lib.MicroCell,
           note: str) -> None:
   """Adds one cell as a cluster whose node ids start with `name`."""
   graph.begin_cluster(name, f"{name} cell{note}")
   ids = [graph.node(f"{name}/{i}", label, fill="#f0f0f0", shape="ellipse")
          for i, label in enumerate(_INPUTS)]
-  graph.same_rank(ids)
+  _stack(graph, ids)
   for position, node in enumerate(cell.nodes, start=len(_INPUTS)):
     ids.append(graph.node(f"{name}/{position}", f"node {position}\n(sum)"))
     for index, op in ((node.index_1, node.op_1), (node.index_2, node.op_2)):
       op_name = space_lib.MICRO_OPS[op]
       graph.edge(ids[index], ids[position], op_name,
                  color=dot.edge_color(op_name), penwidth="2")
+  _keep_in_order(graph, ids, cell)
   out = graph.node(f"{name}/out", "output\nconcat", fill="#ffffcc",
                    shape="box")
   for index in cell.loose_ends:
