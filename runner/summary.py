@@ -106,6 +106,7 @@ def load_run(path: str, result_files: Iterable[str] = ()) -> Run:
     SummaryError: `path` has neither architectures.jsonl nor best.json, or a
       named result file cannot be read.
   """
+  result_files = list(result_files)
   records = _jsonl(os.path.join(path, "architectures.jsonl"))
   best = _json(os.path.join(path, "best.json"))
   if not os.path.isdir(path) or (not records and not best):

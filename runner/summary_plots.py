@@ -18,6 +18,7 @@ from runner import summary
 
 PROGRESS = "progress.png"
 PARETO = "pareto.png"
+_AXIS_NAMES = {"params": "parameters", "flops": "FLOPs"}
 
 
 def _pyplot():
@@ -68,6 +69,7 @@ def plot_pareto(entries: Sequence[summary.Entry], front: Sequence[summary.Entry]
                 sizes: Sequence[str], path: str) -> str:
   """Search score against each size, the Pareto front marked; returns `path`."""
   plt = _pyplot()
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top
   figure, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5),
                               squeeze=False)
   on_front = {id(e) for e in front}
@@ -93,9 +95,10 @@ def plot_pareto(entries: Sequence[summary.Entry], front: Sequence[summary.Entry]
                  color="#cb181d", label="Pareto front", zorder=3)
     phases = {summary.phase_label(e.record) for _, e in points}
     axis.set_ylabel(f"{score_name} ({', '.join(sorted(phases))})")
-    axis.set_xlabel(field)
-    axis.set_xscale("log" if points and min(x for x, _ in points) > 0
-                    else "linear")
+    axis.set_xlabel(_AXIS_NAMES.get(field, field))
+    if points and min(x for x, _ in points) > 0:
+      axis.set_xscale("log")
+      axis.xaxis.set_minor_formatter(ticker.NullFormatter())
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
   figure.suptitle("score against size (front: max score, min "
