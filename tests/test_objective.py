@@ -14,7 +14,9 @@ import tensorflow as tf
 
 from child.nas_cnn import builder as nas_cnn_builder
 from child.nas_cnn import cost as nas_cnn_cost
+from child import latency as latency_lib
 from child.nas_cnn import space as nas_cnn_space
+from child.nas_cnn import trainer
 from child.nas_tree_cell import cost as tree_cost
 from child.nas_tree_cell import language_model
 from child.nas_tree_cell import space as tree_space
@@ -26,11 +28,15 @@ from enas.macro.supergraph import MacroSupergraph
 from enas.micro import cost as micro_cost
 from enas.micro import space as micro_space
 from enas.micro.supergraph import MicroSupergraph, SharedCell
+from enas.recurrent import cost as rnn_cost
+from enas.recurrent import final_training as rnn_final
+from enas.recurrent import space as rnn_space
 from runner import from_scratch
 from runner import loop
 from runner import objective as objective_lib
 from runner import run_dir as run_dir_lib
 from runner import tasks
+import test_child_trainer
 
 
 # ------------------------------------------------------------ the reward
@@ -232,3 +238,42 @@ def test_a_micro_path_flops_match_the_products_of_its_forward_pass():
   assert micro_cost.supergraph_cost(arc, model)["flops"] == (
       graph_multiply_adds(lambda x: model.logits(x, arc, static=True),
                           (8, 8, 1)))
+
+
+# ------------------------------------------------------------ latency
+def test_latency_is_the_median_of_timed_runs_after_a_warm_up():
+  calls = []
+  seconds = latency_lib.median_seconds(lambda: calls.append(1), runs=3)
+  assert len(calls) == 4 and seconds >= 0.0
+
+
+def test_latency_needs_children_told_to_time_themselves():
+  objective = objective_lib.Objective(metric="latency", target=0.01)
+  gin.clear_config()
+  with pytest.raises(errors.ConfigError, match="LatencyConfig.runs"):
+    objective.check(from_scratch.FromScratch)
+  gin.parse_config("LatencyConfig.runs = 2")
+  try:
+    objective.check(from_scratch.FromScratch)
+  finally:
+    gin.clear_config()
+
+
+def test_a_nas_child_times_its_forward_pass_when_asked():
+  data = test_child_trainer.tiny_dataset(num_train=32, num_valid=8)
+  config = trainer.ChildTrainerConfig(epochs=1, batch_size=32)
+  record = trainer.train_child(
+      test_child_trainer.LAYERS, data, config, seed=0,
+      latency=latency_lib.LatencyConfig(runs=2, batch_size=4)).to_record()
+  assert record["status"] == "ok" and record["latency"] > 0
+  assert record["flops"] == nas_cnn_cost.layers_cost(
+      test_child_trainer.LAYERS, (8, 8, 1), 4)["flops"]
+
+
+@pytest.mark.parametrize("cell", [rnn_space.PAPER_FINAL_CELL, "lstm"])
+def test_an_enas_recurrent_cell_counts_the_weights_of_its_model(cell):
+  decoded = cell if cell == "lstm" else rnn_space.decode_rnn(cell)
+  model = rnn_final.FinalRnnLM(decoded, vocab_size=7, hidden_size=3)
+  counted = rnn_cost.search_cost(decoded, vocab_size=7, hidden_size=3)
+  assert counted["params"] == model.num_params
+  assert counted == rnn_cost.search_cost(cell, vocab_size=7, hidden_size=3)

@@ -26,13 +26,23 @@ def search_cost(arc: Any, *, vocab_size: int, hidden_size: int
                 ) -> dict[str, int]:
   """``{'params', 'flops'}`` of the cell `arc` at vocabulary V, H units.
 
+  The final model (`enas.recurrent.final_training.FinalRnnLM`) has the same
+  weights, so this is its cost too at its own sizes; its LSTM baseline
+  (``'lstm'``: a ``[2H, 4H]`` kernel and a ``4H`` bias) is counted alike.
+
   Args:
-    arc: a cell (any form `rnn_space.decode_rnn` reads).
+    arc: a cell (an `rnn_space.RnnCell`, any form `rnn_space.decode_rnn`
+      reads) or ``'lstm'``.
     vocab_size: V.
     hidden_size: H.
   """
-  num_nodes = rnn_space.decode_rnn(arc).num_nodes
   h = hidden_size
-  cell = 4 * h * h + 2 * (num_nodes - 1) * h * h
+  if isinstance(arc, str) and arc == "lstm":
+    macs = 2 * h * 4 * h
+    return {"params": int(vocab_size * h + macs + 4 * h),
+            "flops": int(macs + h * vocab_size)}
+  if not isinstance(arc, rnn_space.RnnCell):
+    arc = rnn_space.decode_rnn(arc)
+  cell = 4 * h * h + 2 * (arc.num_nodes - 1) * h * h
   return {"params": int(vocab_size * h + cell),
           "flops": int(cell + h * vocab_size)}

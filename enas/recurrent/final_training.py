@@ -101,6 +101,7 @@ from child import lm
 from child import outcome
 from child.datasets import batchify
 from controller.search_space import Architecture, ArchitectureError
+from enas.recurrent import cost as rnn_cost
 from enas.recurrent import space as rnn_space
 from enas.recurrent import supergraph as sg
 from enas import schedules
@@ -534,6 +535,9 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus,
   tf.random.set_seed(seed)
   model = build_model(arc, config, vocab_size=len(corpus.vocab), seed=seed)
   measured["params"] = model.num_params
+  measured["flops"] = rnn_cost.search_cost(
+      model.cell, vocab_size=model.vocab_size,
+      hidden_size=model.hidden_size)["flops"]
   averager = WeightAverager(model.variables_list)
   train = batchify(np.asarray(corpus.train, np.int32), config.batch_size)
   starts = list(range(0, train.shape[1] - 1, config.bptt))
@@ -613,7 +617,8 @@ def train_final_rnn(arc: Any, config: RnnFinalConfig, seed: int, output_dir: str
     failed), ``valid_ppls`` (after each epoch; with the averaged weights
     once averaging runs), ``train_losses`` (mean NLL per word of each epoch,
     with dropout), ``asgd_start_epoch`` (1-based epoch after which averaging
-    began, or None), ``params``, ``seconds``, ``error`` (one line, '' if
+    began, or None), ``params``, ``flops`` per token
+    (`enas.recurrent.cost`), ``seconds``, ``error`` (one line, '' if
     ok). Never raises (`child.outcome.run_guarded`).
   """
   return outcome.run_guarded(
