@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from child import latency as latency_lib
 from child.nas_cnn import builder as nas_cnn_builder
 from child.nas_cnn import cost as nas_cnn_cost
-from child import latency as latency_lib
 from child.nas_cnn import space as nas_cnn_space
 from child.nas_cnn import trainer
 from child.nas_tree_cell import cost as tree_cost
