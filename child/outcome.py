@@ -52,6 +52,10 @@ class Outcome:
     train_losses: mean training loss of each epoch.
     params_without_aux: parameters without the auxiliary head (ENAS micro).
     asgd_start_epoch: 1-based epoch after which weight averaging began.
+    flops: multiply-adds of one forward pass, per example or per token (the
+      family's ``cost``; `runner.objective`).
+    latency: median seconds of one forward pass of a batch on this machine
+      (`child.latency`), when measured.
   """
 
   status: str
@@ -68,6 +72,8 @@ class Outcome:
   train_losses: Optional[tuple[float, ...]] = None
   params_without_aux: Optional[int] = None
   asgd_start_epoch: Optional[int] = None
+  flops: Optional[int] = None
+  latency: Optional[float] = None
 
   @property
   def ok(self) -> bool:

@@ -168,7 +168,8 @@ def run_search(gin_files, gin_bindings, output_dir, *, seed, resume,
       run.write_config(gin.config_str())
     experiment = experiment_lib.make_experiment(seed)
     best = loop.run_search(run, experiment.strategy, experiment.evaluator,
-                           experiment.budget, seed)
+                           experiment.budget, seed,
+                           objective=experiment.objective)
   except Exception:
     # A fresh run that failed before any child or epoch finished leaves no
     # directory behind, so the same command can simply be run again once

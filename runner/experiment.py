@@ -33,6 +33,7 @@ from controller import errors
 from controller import gin_modules
 from controller import strategy as strategy_lib
 from runner import loop
+from runner import objective as objective_lib
 
 
 @dataclasses.dataclass
@@ -45,6 +46,7 @@ class Experiment:
     strategy: proposes architectures of ``evaluator.space``.
     budget: rounds, updates per round, samples per update.
     seed: the run's seed.
+    objective: the reward's cost term (`runner.objective`; off by default).
   """
 
   mode: str
@@ -52,6 +54,7 @@ class Experiment:
   strategy: strategy_lib.Strategy
   budget: loop.SearchBudget
   seed: int
+  objective: objective_lib.Objective | None = None
 
 
 def _from_scratch(seed: int, config_text: str):
@@ -93,6 +96,7 @@ def make_experiment(seed: int, mode: str = "nas") -> Experiment:
         f"make_experiment.mode must be one of {', '.join(_EVALUATORS)}, not "
         f"{mode!r}")
   budget = loop.SearchBudget()
+  objective = objective_lib.Objective()
   evaluator = _EVALUATORS[mode](seed, gin.config_str())
   strategy = strategy_lib.make_strategy(evaluator.space, seed)
-  return Experiment(mode, evaluator, strategy, budget, seed)
+  return Experiment(mode, evaluator, strategy, budget, seed, objective)

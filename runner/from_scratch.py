@@ -53,6 +53,7 @@ class FromScratch:
   log_each_sample = True
   derive_samples = 0
   derive_on = "trained"
+  measures_latency = True  # children time themselves (child.latency)
 
   def __init__(self, config_text: str, task: tasks_lib.ChildTask | None = None,
                num_workers: int = 1, backend: str = "local",

@@ -28,7 +28,9 @@ Run directory (`runner.run_dir`):
   ``status``, ``phase`` (``'from_scratch'`` or ``'shared_weights'``: a
   shared-weight score is a search-phase score, never a retrained one) and
   what the evaluator measured (``valid_accuracy`` or ``valid_ppl``,
-  ``params``, ``seconds``, ``error``).
+  ``params``, ``flops``, ``latency``, ``seconds``, ``error``). With a
+  multi-objective reward (`runner.objective.Objective`), ``reward`` is that
+  reward and ``score_reward`` the evaluator's own.
 * ``rounds.jsonl``: one line per finished round, one schema for every mode.
 * ``state.json`` + ``state-<round>.npz``: the commit point.
 * ``best.json``: the result (NAS: rewritten after every round).
@@ -53,6 +55,7 @@ import numpy as np
 from controller import errors
 from controller import search_space as ss
 from controller import strategy as strategy_lib
+from runner import objective as objective_lib
 from runner import run_dir as run_dir_lib
 
 ROUNDS = "rounds.jsonl"
@@ -174,7 +177,9 @@ def child_seed(seed: int, index: int) -> int:
 
 def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
                evaluator: Evaluator, budget: SearchBudget, seed: int,
-               log: Callable[[str], None] = print) -> dict[str, Any]:
+               log: Callable[[str], None] = print,
+               objective: objective_lib.Objective | None = None
+               ) -> dict[str, Any]:
   """Runs (or resumes) a search in `run`; returns the best.json record.
 
   Args:
@@ -184,6 +189,8 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
     budget: rounds, updates per round, samples per update.
     seed: the run's seed (child seeds, derive sampling).
     log: receives progress lines.
+    objective: turns each record's reward into a multi-objective one (and
+      derive's scores); None: the evaluator's rewards as they are.
 
   Returns:
     The result, also written to ``best.json``; ``{}`` when no architecture
@@ -191,7 +198,10 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
 
   Raises:
     run_dir_lib.RunDirError: the run directory holds another kind of search.
+    errors.ConfigError: the objective's cost is one the evaluator lacks.
   """
+  if objective is not None:
+    objective.check(evaluator)
   start_round = _restore(run, strategy, evaluator, log)
   records = _records_to_keep(run, start_round, evaluator.reuses_finished)
   finished = {(r["round"], r["controller_step"], r["slot"]): r
@@ -221,10 +231,10 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
             jobs.append(Job(slot, base + slot, sample.arc,
                             child_seed(seed, base + slot)))
         for slot, result in evaluator.evaluate(jobs):
-          record = dict(result, index=base + slot, slot=slot,
-                        round=round_index, controller_step=step,
-                        phase=evaluator.phase,
-                        arc=samples[slot].arc.to_string())
+          record = _with_objective(objective, dict(
+              result, index=base + slot, slot=slot, round=round_index,
+              controller_step=step, phase=evaluator.phase,
+              arc=samples[slot].arc.to_string()))
           run.append_child(record)
           records.append(record)
           evaluated.append(record)
@@ -250,7 +260,7 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
           run.write_best(_result_of_record(best, evaluator))
       log(_round_line(summary, evaluator.round_name, budget.rounds,
                       time.time() - started))
-    best = derive(strategy, evaluator, records, seed)
+    best = derive(strategy, evaluator, records, seed, objective)
   finally:
     evaluator.close()
   if best:
@@ -279,20 +289,23 @@ def best_record(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def derive(strategy: strategy_lib.Strategy, evaluator: Evaluator,
-           records: Sequence[dict[str, Any]], seed: int) -> dict[str, Any]:
+           records: Sequence[dict[str, Any]], seed: int,
+           objective: objective_lib.Objective | None = None
+           ) -> dict[str, Any]:
   """The search's result (best.json).
 
   With ``evaluator.derive_samples = n > 0`` (ENAS §2.2): n architectures
   sampled from the trained strategy, each scored by the evaluator (one
   validation minibatch as the paper, or the whole validation set), the
-  highest reward kept; the candidates are listed. Otherwise (NAS): the best
-  evaluated architecture.
+  highest reward kept (multi-objective with `objective`); the candidates
+  are listed. Otherwise (NAS): the best evaluated architecture (its record's
+  reward already is).
   """
   if not evaluator.derive_samples:
     best = best_record(records)
     return {} if best is None else _result_of_record(best, evaluator)
   rng = np.random.default_rng([seed, 10**6])
-  scored = [(evaluator.score(s.arc, rng), s.arc)
+  scored = [(_with_objective(objective, evaluator.score(s.arc, rng)), s.arc)
             for s in strategy.ask(evaluator.derive_samples)]
   scores, arc = max(scored, key=lambda pair: pair[0]["reward"])
   return dict(scores, arc=arc.to_string(), space=arc.space.name,
@@ -309,10 +322,19 @@ def _result_of_record(record: dict[str, Any], evaluator: Evaluator
           "reward": record["reward"], "params": record.get("params"),
           "index": record["index"], "phase": evaluator.phase,
           "decisions": arc.values(), "description": evaluator.describe(arc)}
-  for key in SCORES + ("num_layers",):
+  for key in SCORES + ("num_layers",) + _COSTS:
     if record.get(key) is not None:
       best[key] = record[key]
   return best
+
+
+_COSTS = ("flops", "latency", objective_lib.SCORE_REWARD)
+"""Cost fields (beside ``params``) a result copies from its record."""
+
+
+def _with_objective(objective: objective_lib.Objective | None,
+                    record: dict[str, Any]) -> dict[str, Any]:
+  return record if objective is None else objective.apply(record)
 
 
 def _restore(run: run_dir_lib.RunDir, strategy, evaluator, log) -> int:

@@ -30,6 +30,8 @@ def test_cosine_restarts_follow_the_official_periods():
 class ScoreBySum:
   """A stand-in supergraph: an architecture's accuracy = sum(tokens) / 100."""
 
+  image_shape, num_classes, out_filters, num_layers = (4, 4, 1), 10, 4, 1
+
   def __init__(self):
     self.calls = []  # (minibatch size, training) of each score
 

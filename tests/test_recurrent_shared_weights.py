@@ -143,6 +143,8 @@ def test_an_exploding_cell_gets_the_capped_perplexity_not_a_nan(nll):
 class NllBySum:
   """A stand-in supergraph: per-token NLL 1 + sum(tokens) / 100."""
 
+  vocab_size, hidden_size = 7, 3
+
   def initial_state(self, batch_size):
     return np.zeros((batch_size, 3), np.float32)
 

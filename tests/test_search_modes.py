@@ -86,6 +86,8 @@ def test_random_search_runs_in_every_mode_through_gin_alone(mode, corpus,
   records = run.children()
   assert len(records) == 2
   assert {r["phase"] for r in records} == {phase}
+  # Every record carries its cost (runner.objective), counted analytically.
+  assert all(r["params"] > 0 and r["flops"] > 0 for r in records)
   assert best["phase"] == phase
   assert experiment.evaluator.space.parse(best["arc"]).to_string() == best["arc"]
   rounds = [json.loads(line) for line in

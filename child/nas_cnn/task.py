@@ -30,6 +30,8 @@ class ImageClassificationTask:
     self._spaces = {self.space.meta("num_layers"): self.space}
     from child.nas_cnn import trainer  # pylint: disable=g-import-not-at-top
     self.trainer_config = trainer.ChildTrainerConfig()  # read once, from gin
+    from child import latency  # pylint: disable=g-import-not-at-top
+    self.latency_config = latency.LatencyConfig()
 
   def space_with_layers(self, num_layers: int) -> ss.SearchSpace:
     """The space with children `num_layers` deep (Zoph & Le's schedule, §4.1).
@@ -76,7 +78,8 @@ class ImageClassificationTask:
         self.trainer_config, seed,
         evaluate_test=final_dir is not None,
         save_model_to=(os.path.join(final_dir, "model.keras")
-                       if final_dir else None))
+                       if final_dir else None),
+        latency=self.latency_config)
     return result.to_record()
 
   def count_params(self, arc: ss.Architecture, input_shape, num_classes) -> int:

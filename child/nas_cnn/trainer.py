@@ -25,7 +25,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from child import latency as latency_lib
 from child import outcome
+from child.nas_cnn import cost as cost_lib
 from child.nas_cnn.builder import ConvLayer, build_cnn, count_params
 
 _EVAL_BATCH = 1024
@@ -168,6 +170,7 @@ def _validate(eval_step, x_valid, y_valid) -> tuple[float, bool]:
 
 def _train(layers, dataset, config: ChildTrainerConfig, seed: int,
            evaluate_test: bool, save_model_to: str | None,
+           latency: latency_lib.LatencyConfig | None,
            measured: dict[str, Any]) -> str:
   """Builds, trains and scores; fills `measured`; returns an error line or ''."""
   accuracies = measured["valid_accuracies"] = []
@@ -176,6 +179,8 @@ def _train(layers, dataset, config: ChildTrainerConfig, seed: int,
   model = build_cnn(layers, input_shape, dataset.num_classes,
                     weight_decay=config.weight_decay, dropout=config.dropout)
   measured["params"] = count_params(model)
+  measured["flops"] = cost_lib.layers_cost(layers, input_shape,
+                                           dataset.num_classes)["flops"]
   optimizer = keras.optimizers.SGD(
       learning_rate=config.learning_rate, momentum=config.momentum,
       nesterov=config.nesterov)
@@ -205,12 +210,25 @@ def _train(layers, dataset, config: ChildTrainerConfig, seed: int,
         np.asarray(dataset.y_test, np.int32))
   if save_model_to:
     model.save(save_model_to)
+  if latency is not None and latency.runs > 0:
+    measured["latency"] = _latency(model, x_valid, latency)
   return ""
+
+
+def _latency(model: keras.Model, images: np.ndarray,
+             config: latency_lib.LatencyConfig) -> float:
+  """Median seconds of one inference forward pass of a batch (`child.latency`)."""
+  batch = tf.constant(images[:config.batch_size])
+  forward = tf.function(lambda x: model(x, training=False))
+  return latency_lib.median_seconds(lambda: forward(batch).numpy(),
+                                    config.runs)
 
 
 def train_child(layers: Sequence[ConvLayer], dataset, config: ChildTrainerConfig,
                 seed: int, *, evaluate_test: bool = False,
-                save_model_to: str | None = None) -> outcome.Outcome:
+                save_model_to: str | None = None,
+                latency: latency_lib.LatencyConfig | None = None
+                ) -> outcome.Outcome:
   """Trains one child from scratch and scores it (Zoph & Le §3.2).
 
   Momentum SGD on sparse categorical cross-entropy plus L2 weight decay;
@@ -227,13 +245,17 @@ def train_child(layers: Sequence[ConvLayer], dataset, config: ChildTrainerConfig
     evaluate_test: also measure accuracy on dataset.x_test / y_test (final
       training only; a search never looks at the test set).
     save_model_to: save the trained Keras model to this ``.keras`` path.
+    latency: with ``runs > 0``, also time the trained model's forward pass
+      on a validation batch (``latency``, `child.latency`).
 
   Returns:
     An `Outcome` with ``reward``, ``valid_accuracy`` (the best of the last
     k epochs, which the reward is computed from), ``valid_accuracies`` (per
-    epoch), ``params`` and, with `evaluate_test`, ``test_accuracy``. Never
+    epoch), ``params``, ``flops`` (`child.nas_cnn.cost`), with
+    `evaluate_test` ``test_accuracy`` and with `latency` ``latency``. Never
     raises: failures have status ``'failed'``, reward 0 and a one-line
     ``error`` (`child.outcome.run_guarded`).
   """
   return outcome.run_guarded(lambda measured: _train(
-      layers, dataset, config, seed, evaluate_test, save_model_to, measured))
+      layers, dataset, config, seed, evaluate_test, save_model_to, latency,
+      measured))

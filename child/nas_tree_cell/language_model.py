@@ -46,9 +46,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from child import latency as latency_lib
 from child import lm
 from child import outcome
 from child.datasets import batchify
+from child.nas_tree_cell import cost as cost_lib
 from child.nas_tree_cell.cell import CellLike, cell_factory as make_cell_factory
 
 CellFactory = Callable[[int], keras.layers.Layer]
@@ -363,7 +365,9 @@ def _limit(ids: np.ndarray, max_tokens: int | None) -> np.ndarray:
 
 def train_language_model(spec_or_cell: CellLike, corpus,
                          config: LanguageModelConfig | None = None,
-                         seed: int = 0) -> outcome.Outcome:
+                         seed: int = 0,
+                         latency: latency_lib.LatencyConfig | None = None
+                         ) -> outcome.Outcome:
   """Trains one child language model and scores it (Zoph & Le §3.4).
 
   Args:
@@ -374,22 +378,27 @@ def train_language_model(spec_or_cell: CellLike, corpus,
       (`child.datasets.TextCorpus`).
     config: settings (None: `LanguageModelConfig()` as gin binds it).
     seed: seeds Python, NumPy and TensorFlow (weights, dropout).
+    latency: with ``runs > 0``, also time one inference forward pass of a
+      batch of ``batch_size`` sequences of one ``bptt`` window (`child.latency`).
 
   Returns:
     An `Outcome` with ``reward`` (`reward_from_perplexity` of the validation
-    perplexity), ``valid_ppl``, ``test_ppl`` (when `config.evaluate_test`)
-    and ``params``. Never raises: a diverging child (NaN / infinite loss or
+    perplexity), ``valid_ppl``, ``test_ppl`` (when `config.evaluate_test`),
+    ``params``, ``flops`` per token (`child.nas_tree_cell.cost`; None for a
+    cell given as a callable) and, with `latency`, ``latency``. Never raises: a diverging child (NaN / infinite loss or
     perplexity) or any exception while building, training or evaluating
     (e.g. out of memory) gives status "failed" and reward 0, as for every
     child (`child.outcome.run_guarded`).
   """
   config = config or LanguageModelConfig()
   return outcome.run_guarded(
-      lambda measured: _train(spec_or_cell, corpus, config, seed, measured))
+      lambda measured: _train(spec_or_cell, corpus, config, seed, latency,
+                              measured))
 
 
 def _train(spec_or_cell: CellLike, corpus, config: LanguageModelConfig,
-           seed: int, measured: dict) -> str:
+           seed: int, latency: latency_lib.LatencyConfig | None,
+           measured: dict) -> str:
   """Builds, trains and scores; fills `measured`; returns an error line or ''."""
   keras.utils.set_random_seed(seed)
   model = build_language_model(
@@ -399,6 +408,12 @@ def _train(spec_or_cell: CellLike, corpus, config: LanguageModelConfig,
       config.tie_weights, config.init_scale, seed)
   measured["params"] = int(sum(np.prod(v.shape)
                                for v in model.trainable_variables))
+  counted = cost_lib.cost(
+      spec_or_cell, vocab_size=len(corpus.vocab),
+      embedding_size=config.embedding_size, hidden_size=config.hidden_size,
+      num_layers=config.num_layers, tie_weights=config.tie_weights)
+  if counted is not None:
+    measured["flops"] = counted["flops"]
   optimizer = keras.optimizers.SGD(learning_rate=config.learning_rate)
   step = make_train_step(model, optimizer, config.clip_norm,
                          config.jit_compile)
@@ -420,4 +435,15 @@ def _train(spec_or_cell: CellLike, corpus, config: LanguageModelConfig,
     measured["test_ppl"] = evaluate_perplexity(
         model, _limit(corpus.test, config.max_eval_tokens),
         config.eval_batch_size, config.bptt)
+  if latency is not None and latency.runs > 0:
+    measured["latency"] = _latency(model, config.bptt, latency)
   return ""
+
+
+def _latency(model, bptt: int, config: latency_lib.LatencyConfig) -> float:
+  """Median seconds of one inference forward pass of a batch of windows."""
+  ids = tf.zeros((config.batch_size, bptt), tf.int32)
+  states = model.initial_state(config.batch_size)
+  forward = tf.function(lambda x, s: model(x, states=s, training=False)[0])
+  return latency_lib.median_seconds(lambda: forward(ids, states).numpy(),
+                                    config.runs)

@@ -28,6 +28,8 @@ class LanguageModelTask:
     self._corpus = None
     from child.nas_tree_cell import language_model  # pylint: disable=g-import-not-at-top
     self.config = language_model.LanguageModelConfig()  # read once, from gin
+    from child import latency  # pylint: disable=g-import-not-at-top
+    self.latency_config = latency.LatencyConfig()
 
   def parse(self, text: str) -> Any:
     from child.nas_tree_cell import space as rnn_cell_space  # pylint: disable=g-import-not-at-top
@@ -50,7 +52,7 @@ class LanguageModelTask:
     if final_dir is not None:
       config = dataclasses.replace(config, evaluate_test=True)
     result = language_model.train_language_model(arc, self.corpus(), config,
-                                                  seed)
+                                                  seed, self.latency_config)
     return result.to_record()
 
   def count_params(self, arc, input_shape=None, num_classes=None) -> int:

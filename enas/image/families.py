@@ -51,6 +51,9 @@ class ImageFamily:
       architectures are drawn from.
     final_settings: ``(final config) -> dict``: the keyword settings of
       ``build_final_model`` that a `FinalTrainingConfig` gives.
+    search_cost: ``(arc, supergraph) -> {'params', 'flops'}``: the cost of
+      the architecture's own weights at the supergraph's settings, counted
+      analytically (`enas.macro.cost`, `enas.micro.cost`).
   """
 
   name: str
@@ -62,6 +65,7 @@ class ImageFamily:
   parse_final_arc: Callable[[Any, Any], Architecture]
   final_space: Callable[[Any], SearchSpace]
   final_settings: Callable[[Any], dict[str, Any]]
+  search_cost: Callable[[Architecture, Any], dict[str, int]]
 
 
 def names() -> tuple[str, ...]:

@@ -26,6 +26,8 @@ class EnasImageFinalTask:
     from enas.image import final_training  # pylint: disable=g-import-not-at-top
     self._final = final_training
     self.config = final_training.FinalTrainingConfig()
+    from child import latency  # pylint: disable=g-import-not-at-top
+    self.latency_config = latency.LatencyConfig()
     self.space = families.get(self.config.space).final_space(self.config)
 
   def parse(self, text: str):
@@ -34,7 +36,8 @@ class EnasImageFinalTask:
   def evaluate(self, arc, seed: int,
                final_dir: str | None = None) -> dict[str, Any]:
     return self._final.train_final_image(
-        arc, self.config, seed, output_dir=final_dir).to_record()
+        arc, self.config, seed, output_dir=final_dir,
+        latency=self.latency_config).to_record()
 
   def count_params(self, arc, input_shape, num_classes) -> int:
     return self.parameter_counts(arc, input_shape, num_classes)["params"]

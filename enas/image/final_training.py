@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from child import latency as latency_lib
 from child import outcome
 from controller.search_space import Architecture
 from enas.image import families
@@ -220,6 +221,7 @@ def _accuracy(eval_step, images, labels, batch_size: int) -> float:
 
 
 def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
+           latency: latency_lib.LatencyConfig | None,
            record: dict[str, Any]) -> str:
   """Builds, trains and tests; fills `record`; returns an error line or ''."""
   from child import datasets  # pylint: disable=g-import-not-at-top
@@ -269,11 +271,20 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
   if output_dir:
     os.makedirs(output_dir, exist_ok=True)
     model.save_weights(os.path.join(output_dir, "model.weights.h5"))
+  if latency is not None and latency.runs > 0:
+    batch = tf.constant(np.asarray(data.x_test[:latency.batch_size],
+                                   np.float32))
+    forward = tf.function(lambda x: final_common.split_outputs(
+        model(x, training=False))[0])
+    record["latency"] = latency_lib.median_seconds(
+        lambda: forward(batch).numpy(), latency.runs)
   return ""
 
 
 def train_final_image(arc: Any, config: FinalTrainingConfig, seed: int,
-                      output_dir: str | None = None) -> outcome.Outcome:
+                      output_dir: str | None = None,
+                      latency: latency_lib.LatencyConfig | None = None
+                      ) -> outcome.Outcome:
   """Retrains an ENAS image architecture from scratch and tests it (§3.2).
 
   Args:
@@ -283,6 +294,8 @@ def train_final_image(arc: Any, config: FinalTrainingConfig, seed: int,
     output_dir: if given, the trained weights go to
       ``output_dir/model.weights.h5`` (rebuild the model with
       `build_final_model` to load them).
+    latency: with ``runs > 0``, also time the trained model's inference
+      forward pass on a test batch (``latency``, `child.latency`).
 
   Returns:
     An `Outcome` (no reward): ``test_accuracy`` (None if failed),
@@ -296,7 +309,7 @@ def train_final_image(arc: Any, config: FinalTrainingConfig, seed: int,
   def train(measured: dict[str, Any]) -> str:
     measured.update(params=0, params_without_aux=0, train_losses=[],
                     valid_accuracies=[])
-    error = _train(arc, config, seed, output_dir, measured)
+    error = _train(arc, config, seed, output_dir, latency, measured)
     if measured["valid_accuracies"]:
       measured["valid_accuracy"] = measured["valid_accuracies"][-1]
     return error

@@ -11,7 +11,8 @@ supergraph holds every child's weights (the macro or micro family's, by
    the official scripts).
 2. The loop's controller updates; `evaluate` gives each sampled
    architecture its reward: its accuracy on one validation minibatch with the
-   shared weights (§2.2). As the official code (melodyguan/enas 4bcfd73,
+   shared weights (§2.2), with its cost (`cost`: ``params`` and ``flops``
+   of its own weights at the search settings). As the official code (melodyguan/enas 4bcfd73,
    ``build_valid_rl``), the minibatch is the search batch size (128 macro,
    160 micro) of un-augmented validation images, and the micro reward runs
    the child in training mode (dropout on: ``micro_child._model`` forces
@@ -224,7 +225,7 @@ class ImageSharedWeights:
                                     self.config.eval_batch_size,
                                     self.config.reward_training)
       yield job.slot, {"status": "ok", "reward": accuracy,
-                       "valid_accuracy": accuracy}
+                       "valid_accuracy": accuracy, **self.cost(job.arc)}
 
   def score(self, arc: ss.Architecture, rng: np.random.Generator
             ) -> dict[str, Any]:
@@ -236,7 +237,12 @@ class ImageSharedWeights:
       accuracy = minibatch_accuracy(self.model, self.data, arc, rng,
                                     self.config.eval_batch_size,
                                     self.config.reward_training)
-    return {"reward": accuracy, "valid_accuracy": accuracy}
+    return {"reward": accuracy, "valid_accuracy": accuracy, **self.cost(arc)}
+
+  def cost(self, arc: ss.Architecture) -> dict[str, int]:
+    """``params`` and ``flops`` of `arc`'s own weights at the search
+    settings (the family's ``search_cost``: analytic, no model is built)."""
+    return self.family.search_cost(arc, self.model)
 
   def parse(self, text: str) -> ss.Architecture:
     return self.space.parse(text)

@@ -13,6 +13,7 @@ from typing import Any
 
 from controller.search_space import Architecture, SearchSpace
 from enas.image import families
+from enas.macro import cost
 from enas.macro import final_model
 from enas.macro import space as space_lib
 from enas.macro import supergraph
@@ -45,4 +46,5 @@ FAMILY = families.ImageFamily(
     parse_final_arc=_parse_final_arc,
     final_space=_final_space,
     final_settings=_final_settings,
+    search_cost=cost.supergraph_cost,
 )

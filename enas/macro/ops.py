@@ -8,6 +8,10 @@ twice, as
   batch statistics only (`enas.macro.supergraph`): 1x1 conv-BN-ReLU, then
   kxk (separable) conv-BN-ReLU or a 3x3 stride-1 pool, as the official
   shared model;
+* ``search_cost(filters, pixels)``: ``(params, multiply-adds)`` of the
+  shared branch at width F on ``pixels = H * W`` positions, for one image
+  (`enas.macro.cost`: weights and batch-norm scale and shift; convolutions
+  only count multiply-adds);
 * ``fixed(in_channels, filters, name=...)``: the final model's layer, with
   moving statistics (`enas.macro.final_model`): ReLU-1x1 conv-BN, then
   ReLU-kxk (separable) conv-BN or a 3x3 stride-1 pool, as the official fixed
@@ -79,6 +83,12 @@ class Conv:
                    kernel_size=self.kernel_size, separable=self.separable,
                    name=name)
 
+  def search_cost(self, filters: int, pixels: int) -> tuple[int, int]:
+    f, k = filters, self.kernel_size
+    conv = k * k * f + f * f if self.separable else k * k * f * f
+    weights = f * f + conv  # the 1x1 conv, then the kxk one
+    return weights + 4 * f, pixels * weights
+
 
 @dataclasses.dataclass(frozen=True)
 class Pool:
@@ -96,6 +106,10 @@ class Pool:
   def fixed(self, in_channels: int, filters: int, *,
             name: str) -> keras.layers.Layer:
     return FixedOp(self.id, in_channels, filters, pool=self.kind, name=name)
+
+  def search_cost(self, filters: int, pixels: int) -> tuple[int, int]:
+    f = filters  # the 1x1 conv; the pool has no weights or multiply-adds
+    return f * f + 2 * f, pixels * f * f
 
 
 OPS = (

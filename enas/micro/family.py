@@ -15,6 +15,7 @@ from typing import Any
 from controller.errors import ConfigError
 from controller.search_space import Architecture, SearchSpace
 from enas.image import families
+from enas.micro import cost
 from enas.micro import final_model
 from enas.micro import space as space_lib
 from enas.micro import supergraph
@@ -64,4 +65,5 @@ FAMILY = families.ImageFamily(
     parse_final_arc=_parse_final_arc,
     final_space=_final_space,
     final_settings=_final_settings,
+    search_cost=cost.supergraph_cost,
 )

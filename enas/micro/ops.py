@@ -13,6 +13,11 @@ node and input slot:
   branch of the op switch; the weight row is gathered before (outside the
   switch), as the compiled step was tuned.
 
+and ``search_cost(filters, pixels)``: ``(params, multiply-adds)`` of one
+use of the op in the supergraph (one weight set) at width F on ``pixels =
+H * W`` positions, for one image (`enas.micro.cost`: weights and batch-norm
+scale and shift; convolutions only count multiply-adds).
+
 In a final cell (`enas.micro.final_model`), one op per node and slot:
 
 * ``fixed_layer(filters, stride, name=...)``: the layer holding its weights
@@ -57,6 +62,11 @@ class SepConv:
                     row: Any) -> Callable[[], tf.Tensor]:
     return functools.partial(weights, x, params=weights.params(row))
 
+  def search_cost(self, filters: int, pixels: int) -> tuple[int, int]:
+    f, k, stacks = filters, self.kernel_size, 2  # as `SepConvTable`
+    weights = k * k * f + f * f  # depthwise, pointwise
+    return stacks * (weights + 2 * f), stacks * pixels * weights
+
   def fixed_layer(self, filters: int, stride: int, *,
                   name: str) -> keras.layers.Layer:
     k = self.kernel_size
@@ -85,6 +95,10 @@ class Pool:
     del weights, row
     return lambda: image_ops.pool2d(x, self.kind)
 
+  def search_cost(self, filters: int, pixels: int) -> tuple[int, int]:
+    del filters, pixels
+    return 0, 0
+
   def fixed_layer(self, filters: int, stride: int, *, name: str) -> None:
     del filters, stride, name
 
@@ -108,6 +122,10 @@ class Identity:
                     row: Any) -> Callable[[], tf.Tensor]:
     del weights, row
     return lambda: x
+
+  def search_cost(self, filters: int, pixels: int) -> tuple[int, int]:
+    del filters, pixels
+    return 0, 0
 
   def fixed_layer(self, filters: int, stride: int, *,
                   name: str) -> keras.layers.Layer | None:

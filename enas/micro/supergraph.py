@@ -244,6 +244,7 @@ class MicroSupergraph(image_ops.SharedWeightModel):
                      keep_prob=keep_prob, l2_reg=l2_reg, grad_bound=grad_bound,
                      momentum=momentum, aux_weight=aux_weight, name=name)
     self.num_layers = num_layers
+    self.out_filters = out_filters
     self.num_nodes = int(space.meta("num_nodes"))
     self.num_ops = int(space.meta("num_ops"))
     self.reduction_cells = space_lib.micro_reduction_cells(num_layers)

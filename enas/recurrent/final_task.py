@@ -26,6 +26,8 @@ class EnasRnnFinalTask:
     from enas.recurrent import space as rnn_space  # pylint: disable=g-import-not-at-top
     self._final = rnn_final
     self.config = rnn_final.RnnFinalConfig()
+    from child import latency  # pylint: disable=g-import-not-at-top
+    self.latency_config = latency.LatencyConfig()
     self.space = rnn_space.rnn_cell_space(self.config.num_nodes)
     self._corpus = None
 
@@ -42,7 +44,7 @@ class EnasRnnFinalTask:
                final_dir: str | None = None) -> dict[str, Any]:
     return self._final.train_final_rnn(
         arc, self.config, seed, output_dir=final_dir,
-        corpus=self.corpus()).to_record()
+        corpus=self.corpus(), latency=self.latency_config).to_record()
 
   def count_params(self, arc, input_shape=None, num_classes=None) -> int:
     """Parameters at the configured sizes (vocabulary `config.vocab_size`)."""

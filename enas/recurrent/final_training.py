@@ -96,10 +96,12 @@ import numpy as np
 import tensorflow as tf
 
 from child import atomic_files
+from child import latency as latency_lib
 from child import lm
 from child import outcome
 from child.datasets import batchify
 from controller.search_space import Architecture, ArchitectureError
+from enas.recurrent import cost as rnn_cost
 from enas.recurrent import space as rnn_space
 from enas.recurrent import supergraph as sg
 from enas import schedules
@@ -522,7 +524,8 @@ def _perplexity(model: FinalRnnLM, ids: np.ndarray, batch_size: int,
                                       model.initial_state(batch_size)))
 
 
-def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus, measured: dict[str, Any]) -> str:
+def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus,
+           latency: latency_lib.LatencyConfig | None, measured: dict[str, Any]) -> str:
   """Builds, trains and scores; fills `measured`; returns an error line or ''."""
   losses_per_epoch = measured["train_losses"] = []
   history = measured["valid_ppls"] = []
@@ -532,6 +535,9 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus, measured:
   tf.random.set_seed(seed)
   model = build_model(arc, config, vocab_size=len(corpus.vocab), seed=seed)
   measured["params"] = model.num_params
+  measured["flops"] = rnn_cost.search_cost(
+      model.cell, vocab_size=model.vocab_size,
+      hidden_size=model.hidden_size)["flops"]
   averager = WeightAverager(model.variables_list)
   train = batchify(np.asarray(corpus.train, np.int32), config.batch_size)
   starts = list(range(0, train.shape[1] - 1, config.bptt))
@@ -579,11 +585,17 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus, measured:
     return "non-finite test perplexity"
   if output_dir:
     save_weights(model, output_dir)
+  if latency is not None and latency.runs > 0:
+    ids = tf.zeros((latency.batch_size, config.bptt), tf.int32)
+    state = model.initial_state(latency.batch_size)
+    measured["latency"] = latency_lib.median_seconds(
+        lambda: model.eval_loss(ids, ids, state)[0].numpy(), latency.runs)
   return ""
 
 
 def train_final_rnn(arc: Any, config: RnnFinalConfig, seed: int, output_dir: str | None = None,
-                    corpus=None) -> outcome.Outcome:
+                    corpus=None, latency: latency_lib.LatencyConfig | None = None
+                    ) -> outcome.Outcome:
   """Retrains a fixed recurrent cell (or the LSTM baseline) from scratch and tests it.
 
   Args:
@@ -596,14 +608,19 @@ def train_final_rnn(arc: Any, config: RnnFinalConfig, seed: int, output_dir: str
       `FinalRnnLM.set_weights` to load them).
     corpus: the PTB ids (``train``, ``valid``, ``test``, ``vocab``); None
       loads `child.datasets.load_ptb(config.data_dir)`.
+    latency: with ``runs > 0``, also time one forward pass (with the NLL) of
+      a batch of ``batch_size`` sequences of one ``bptt`` window
+      (``latency``, `child.latency`).
 
   Returns:
     An `Outcome` (no reward): ``valid_ppl`` and ``test_ppl`` (None if
     failed), ``valid_ppls`` (after each epoch; with the averaged weights
     once averaging runs), ``train_losses`` (mean NLL per word of each epoch,
     with dropout), ``asgd_start_epoch`` (1-based epoch after which averaging
-    began, or None), ``params``, ``seconds``, ``error`` (one line, '' if
+    began, or None), ``params``, ``flops`` per token
+    (`enas.recurrent.cost`), ``seconds``, ``error`` (one line, '' if
     ok). Never raises (`child.outcome.run_guarded`).
   """
   return outcome.run_guarded(
-      lambda measured: _train(arc, config, seed, output_dir, corpus, measured))
+      lambda measured: _train(arc, config, seed, output_dir, corpus, latency,
+                              measured))

@@ -361,7 +361,7 @@ class RecurrentSharedWeights:
       ppl = minibatch_ppl(self.model, self.valid_data, job.arc.tokens,
                           self._rng, self.config.eval_bptt,
                           self.config.max_log_ppl)
-      yield job.slot, {"status": "ok",
+      yield job.slot, {"status": "ok", **self.cost(job.arc),
                        "reward": reward_of(ppl, self.config.reward_c),
                        "valid_ppl": ppl}
 
@@ -376,7 +376,15 @@ class RecurrentSharedWeights:
     else:
       ppl = minibatch_ppl(self.model, self.valid_data, arc.tokens, rng,
                           config.eval_bptt, config.max_log_ppl)
-    return {"reward": reward_of(ppl, config.reward_c), "valid_ppl": ppl}
+    return {"reward": reward_of(ppl, config.reward_c), "valid_ppl": ppl,
+            **self.cost(arc)}
+
+  def cost(self, arc: ss.Architecture) -> dict[str, int]:
+    """``params`` and ``flops`` (per token) of the cell's own weights at
+    the search settings (`enas.recurrent.cost`: analytic)."""
+    from enas.recurrent import cost  # pylint: disable=g-import-not-at-top
+    return cost.search_cost(arc, vocab_size=self.model.vocab_size,
+                            hidden_size=self.model.hidden_size)
 
   def parse(self, text: str) -> ss.Architecture:
     return self.space.parse(text)
