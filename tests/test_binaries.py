@@ -148,6 +148,7 @@ def test_the_readme_quickstart_searches_then_retrains_the_derived_cell(
             "'FinalTrainingConfig.max_train = 128', "
             "'FinalTrainingConfig.max_test = 64', "
             "'FinalTrainingConfig.epochs = 1', "
+            "'FinalTrainingConfig.num_layers = 1', "
             "'FinalTrainingConfig.out_filters = 4']"]
   result = run("experiments.search", "--gin_file=gin/quickstart.gin",
                f"--output_dir={tmp_path / 'run'}",
