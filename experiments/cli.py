@@ -228,7 +228,9 @@ def print_retrained(retrained, run_path: str) -> None:
   """The closing lines of a search's retraining (`runner.retrain.Retrained`).
 
   The test score retrained from scratch, where the files went, and the
-  command of a longer retraining of the same architecture.
+  command of a longer retraining of the same architecture (`Retrain.
+  longer_gin_files`, `longer_gin_bindings`; without them, the command of
+  this retraining).
   """
   if retrained is None:
     return
@@ -236,6 +238,9 @@ def print_retrained(retrained, run_path: str) -> None:
   record = retrained.record
   print("")
   source = ", ".join(record.get("gin_files") or ["the search's configuration"])
+  if record.get("gin_bindings"):
+    count = len(record["gin_bindings"])
+    source += f" + {count} binding{'s' if count != 1 else ''}"
   earlier = ", from an earlier run of this search" if retrained.reused else ""
   if record.get("status") != "ok":
     print(f"retraining from scratch failed ({source}): "
@@ -263,7 +268,8 @@ def print_retrained(retrained, run_path: str) -> None:
   command += [f"--gin_bindings={b}" for b in retrained.longer_gin_bindings]
   command += [f"--arc_file={os.path.join(run_path, run_dir_lib.BEST)}",
               f"--output_dir={os.path.join(run_path, 'final')}"]
-  print("longer retraining: " + shlex.join(command))
+  label = "longer retraining" if retrained.longer else "retrain again"
+  print(f"{label}: " + shlex.join(command))
 
 
 def device_line() -> str:

@@ -56,7 +56,8 @@ class Retrain:
     gin_bindings: bindings applied after `gin_files`.
     longer_gin_files: the gin files of the longer retraining whose command
       is printed at the end (empty: `gin_files`).
-    longer_gin_bindings: bindings of that command.
+    longer_gin_bindings: bindings of that command. With neither of the two
+      set, the printed command repeats this retraining.
   """
 
   enabled: bool = False
@@ -94,7 +95,10 @@ class Retrained:
     longer_gin_files: gin files for a longer retraining
       (`Retrain.longer_gin_files`, else `Retrain.gin_files`; empty: the
       search's ``operative_config.gin``).
-    longer_gin_bindings: bindings for it.
+    longer_gin_bindings: bindings for it (`Retrain.longer_gin_bindings`;
+      `Retrain.gin_bindings` when no longer retraining is configured).
+    longer: a longer retraining is configured (else the command repeats
+      this one).
   """
 
   record: dict[str, Any]
@@ -102,6 +106,7 @@ class Retrained:
   reused: bool
   longer_gin_files: tuple[str, ...]
   longer_gin_bindings: tuple[str, ...]
+  longer: bool = True
 
 
 def _find_gin_file(path: str) -> str | None:
@@ -178,11 +183,14 @@ def retrain_after_search(run: run_dir_lib.RunDir, best: dict[str, Any],
     return None
   output_dir = run.file(RETRAINED)
   result_path = os.path.join(output_dir, RESULT)
+  longer = bool(config.longer_gin_files or config.longer_gin_bindings)
   longer_files = tuple(config.longer_gin_files or config.gin_files)
-  longer_bindings = tuple(config.longer_gin_bindings)
+  longer_bindings = tuple(config.longer_gin_bindings if longer
+                          else config.gin_bindings)
   earlier = _earlier_result(result_path, best, seed)
   if earlier is not None:
-    return Retrained(earlier, output_dir, True, longer_files, longer_bindings)
+    return Retrained(earlier, output_dir, True, longer_files, longer_bindings,
+                     longer)
   with _configuration(config):
     task = tasks.make_task()
     arc = task.parse(best["arc"])
@@ -195,4 +203,5 @@ def retrain_after_search(run: run_dir_lib.RunDir, best: dict[str, Any],
                   gin_bindings=list(config.gin_bindings))
     run_dir_lib.RunDir(output_dir).write_config(gin.operative_config_str())
   run_dir_lib.atomic_write_json(result_path, record)
-  return Retrained(record, output_dir, False, longer_files, longer_bindings)
+  return Retrained(record, output_dir, False, longer_files, longer_bindings,
+                   longer)

@@ -87,7 +87,7 @@ def test_a_real_search_records_every_child_and_the_best(tmp_path):
   assert retrained["arc"] == best["arc"] and retrained["status"] == "ok"
   assert retrained["phase"] == "retrained_from_scratch"
   assert 0 <= retrained["test_accuracy"] <= 1
-  assert (f"longer retraining: python3 -m experiments.train_final "
+  assert (f"retrain again: python3 -m experiments.train_final "
           f"--gin_file={tmp_path / 'run' / 'operative_config.gin'} "
           f"--arc_file={tmp_path / 'run' / 'best.json'}") in result.stdout
 
