@@ -120,6 +120,7 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   """
   import gin  # pylint: disable=g-import-not-at-top
   from runner import experiment  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from runner import retrain  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from runner import tasks  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   if not gin_files:
     raise UsageError("pass at least one --gin_file (see gin/)")
@@ -158,10 +159,12 @@ def run_search(gin_files, gin_bindings, output_dir, *, seed, resume,
                overwrite) -> dict[str, Any]:
   """Parses gin, prepares the run directory and runs the configured search."""
   parse_gin(gin_files, gin_bindings)
-  resumed = run_dir_lib.prepare(output_dir, resume=resume, overwrite=overwrite)
   import gin  # pylint: disable=g-import-not-at-top
   from runner import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
   from runner import loop  # pylint: disable=g-import-not-at-top
+  from runner import retrain  # pylint: disable=g-import-not-at-top
+  retrain.Retrain()  # a bad retraining setting stops before the search
+  resumed = run_dir_lib.prepare(output_dir, resume=resume, overwrite=overwrite)
   run = run_dir_lib.RunDir(output_dir)
   try:
     if not resumed:
@@ -191,14 +194,15 @@ def print_result(best: dict[str, Any], output_dir: str) -> None:
     print(f"no child finished successfully; see {output_dir}/architectures.jsonl")
     return
   print("")
+  from runner import loop  # pylint: disable=g-import-not-at-top
   print(f"best architecture ({best['space']}): {best['arc']}")
   scores = [f"reward {best['reward']:.4f}"]
-  for key in ("valid_accuracy", "valid_ppl"):
+  for key in loop.SCORES:
     if best.get(key) is not None:
-      scores.append(f"{key} {best[key]:.4f}")
+      scores.append(f"{loop.SCORE_LABELS[key]} {best[key]:.4f}")
   if best.get("params"):
     scores.append(f"params {best['params']:,}")
-  print("  ".join(scores))
+  print(f"score ({loop.phase_label(best.get('phase'))}): " + "  ".join(scores))
   if best.get("description"):
     print("\n".join(best["description"]))
   else:
@@ -221,3 +225,82 @@ def arc_text(arc: str | None, arc_file: str | None) -> str:
   except (OSError, ValueError, KeyError) as e:
     raise UsageError(f"cannot read an 'arc' from {arc_file}: "
                      f"{_first_line(e)}") from None
+
+
+def print_retrained(retrained, run_path: str) -> None:
+  """The closing lines of a search's retraining (`runner.retrain.Retrained`).
+
+  The test score retrained from scratch, where the files went, and the
+  command of a longer retraining of the same architecture (`Retrain.
+  longer_gin_files`, `longer_gin_bindings`; without them, the command of
+  this retraining).
+  """
+  if retrained is None:
+    return
+  import shlex  # pylint: disable=g-import-not-at-top
+  record = retrained.record
+  print("")
+  source = ", ".join(record.get("gin_files") or ["the search's configuration"])
+  if record.get("gin_bindings"):
+    count = len(record["gin_bindings"])
+    source += f" + {count} binding{'s' if count != 1 else ''}"
+  earlier = ", from an earlier run of this search" if retrained.reused else ""
+  if record.get("status") != "ok":
+    print(f"retraining from scratch failed ({source}): "
+          f"{record.get('error') or record.get('status')}")
+  else:
+    scores = []
+    for key, label in (("test_accuracy", "test_acc"), ("test_ppl", "test_ppl"),
+                       ("valid_accuracy", "valid_acc"),
+                       ("valid_ppl", "valid_ppl")):
+      if record.get(key) is not None:
+        scores.append(f"{label} {record[key]:.4f}")
+    if record.get("params"):
+      scores.append(f"params {record['params']:,}")
+    if record.get("seconds") is not None:
+      scores.append(f"{record['seconds']:.0f}s")
+    print(f"retrained from scratch ({source}, seed {record.get('seed')}"
+          f"{earlier}): " + "  ".join(scores))
+  files = sorted(os.listdir(retrained.output_dir))
+  print(f"retrained: {os.path.abspath(retrained.output_dir)} "
+        f"({', '.join(f for f in files if not f.startswith('.'))})")
+  gin_files = retrained.longer_gin_files or (
+      os.path.join(run_path, run_dir_lib.OPERATIVE_CONFIG),)
+  command = ["python3", "-m", "experiments.train_final"]
+  command += [f"--gin_file={f}" for f in gin_files]
+  command += [f"--gin_bindings={b}" for b in retrained.longer_gin_bindings]
+  command += [f"--arc_file={os.path.join(run_path, run_dir_lib.BEST)}",
+              f"--output_dir={os.path.join(run_path, 'final')}"]
+  label = "longer retraining" if retrained.longer else "retrain again"
+  print(f"{label}: " + shlex.join(command))
+
+
+def device_line() -> str:
+  """One line naming the devices TensorFlow trains on.
+
+  ``devices: GPU:0 (NVIDIA A100-SXM4-40GB), GPU:1 (...)`` when TensorFlow
+  sees GPUs, else ``devices: CPU:0 (2 cores)`` (the cores this process may
+  use). Reads the physical devices only, so TensorFlow's runtime is not
+  initialized (logical devices can still be configured afterwards).
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  gpus = tf.config.list_physical_devices("GPU")
+  if gpus:
+    names = []
+    for i, gpu in enumerate(gpus):
+      try:
+        name = tf.config.experimental.get_device_details(gpu).get("device_name")
+      except (ValueError, RuntimeError):
+        name = None
+      names.append(f"GPU:{i}" + (f" ({name})" if name else ""))
+    return "devices: " + ", ".join(names)
+  try:
+    cores = len(os.sched_getaffinity(0))
+  except AttributeError:  # not Linux
+    cores = os.cpu_count() or 1
+  return f"devices: CPU:0 ({cores} core{'s' if cores != 1 else ''})"
+
+
+def print_devices() -> None:
+  """Prints `device_line` (the binaries' first line)."""
+  print(device_line(), flush=True)

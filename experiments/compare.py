@@ -73,6 +73,7 @@ def _table(results):
 
 def main(argv):
   del argv
+  cli.print_devices()
   with cli.user_errors():
     cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     if not FLAGS.output_dir:

@@ -30,6 +30,7 @@ flags.DEFINE_integer("seed", 0, "training seed.")
 
 def main(argv):
   del argv
+  cli.print_devices()
   with cli.user_errors():
     task, arc = cli.configured_arc(FLAGS.gin_file, FLAGS.gin_bindings,
                                    FLAGS.arc, FLAGS.arc_file)

@@ -61,6 +61,17 @@ from runner import run_dir as run_dir_lib
 ROUNDS = "rounds.jsonl"
 SCORES = ("valid_accuracy", "valid_ppl")
 """The score fields an evaluator may report beside the reward."""
+SCORE_LABELS = {"valid_accuracy": "valid_acc", "valid_ppl": "valid_ppl"}
+PHASE_LABELS = {"shared_weights": "search-phase, shared weights",
+                "from_scratch": "search-phase, trained from scratch"}
+"""How printed lines name a record's ``phase``: a search-phase score is never
+read as a retrained one (a shared-weight accuracy of 0.6 is not a broken
+model: the same cell retrained from scratch scores far higher)."""
+
+
+def phase_label(phase: str | None) -> str:
+  """The printed name of a record's ``phase``."""
+  return PHASE_LABELS.get(phase, phase or "unknown phase")
 
 
 @gin.configurable
@@ -259,7 +270,7 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
         if best is not None:
           run.write_best(_result_of_record(best, evaluator))
       log(_round_line(summary, evaluator.round_name, budget.rounds,
-                      time.time() - started))
+                      time.time() - started, evaluator.phase))
     best = derive(strategy, evaluator, records, seed, objective)
   finally:
     evaluator.close()
@@ -270,7 +281,10 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
 
 def describe_record(record: dict[str, Any]) -> str:
   """One line of an evaluated architecture's outcome."""
-  parts = [record["status"], f"reward {record['reward']:.4f}"]
+  parts = [record["status"]]
+  if record.get("phase"):
+    parts[0] += f" ({phase_label(record['phase'])}):"
+  parts.append(f"reward {record['reward']:.4f}")
   for key, label in (("valid_accuracy", "valid_acc"), ("valid_ppl", "valid_ppl"),
                      ("test_accuracy", "test_acc"), ("test_ppl", "test_ppl")):
     if record.get(key) is not None:
@@ -407,7 +421,8 @@ def _round_record(round_index: int, metrics: dict[str, Any],
 
 
 def _round_line(record: dict[str, Any], round_name: str, rounds: int,
-                elapsed: float) -> str:
+                elapsed: float, phase: str | None = None) -> str:
+  """The progress line of a round; its scores are labelled with `phase`."""
   def num(value, spec):
     return "-" if value is None else format(value, spec)
 
@@ -416,10 +431,11 @@ def _round_line(record: dict[str, Any], round_name: str, rounds: int,
            if isinstance(v, (int, float))}
   if shown:
     parts.append(" ".join(f"{k} {v:.4g}" for k, v in shown.items()) + " |")
-  parts.append(f"mean reward {num(record['mean_reward'], '.4f')}")
+  parts.append(f"sampled ({phase_label(phase)}): mean reward "
+               f"{num(record['mean_reward'], '.4f')}")
   for key in SCORES:
     if record[f"mean_sampled_{key}"] is not None:
-      parts.append(f"{key} {record[f'mean_sampled_{key}']:.4f}")
+      parts.append(f"{SCORE_LABELS[key]} {record[f'mean_sampled_{key}']:.4f}")
   if record["failed"]:
     parts.append(f"({record['failed']} failed)")
   parts.append(f"| entropy {num(record['controller_entropy'], '.2f')} "
@@ -427,5 +443,6 @@ def _round_line(record: dict[str, Any], round_name: str, rounds: int,
   line = " ".join(parts)
   if record["best_sampled"]:
     best = record["best_sampled"][0]
-    line += f"\n  best sampled: {best['arc']} (reward {best['reward']:.4f})"
+    line += (f"\n  best sampled: {best['arc']} (search-phase reward "
+             f"{best['reward']:.4f})")
   return line

@@ -69,9 +69,11 @@ def test_a_malformed_arc_string_names_the_bad_position(tmp_path):
 
 
 def test_a_real_search_records_every_child_and_the_best(tmp_path):
-  result = search(tmp_path / "run")
+  result = search(tmp_path / "run", "Retrain.enabled = True")
   assert result.returncode == 0, result.stderr
+  assert result.stdout.startswith("devices: ")
   assert "best architecture (nas_cnn):" in result.stdout
+  assert "score (search-phase, trained from scratch): reward" in result.stdout
   records = [json.loads(line) for line in
              (tmp_path / "run" / "architectures.jsonl").read_text().splitlines()]
   assert sorted(r["index"] for r in records) == [0, 1, 2, 3]
@@ -79,6 +81,15 @@ def test_a_real_search_records_every_child_and_the_best(tmp_path):
   best = json.loads((tmp_path / "run" / "best.json").read_text())
   assert best["reward"] == max(r["reward"] for r in records)
   assert (tmp_path / "run" / "operative_config.gin").exists()
+  # Retrained with the search's own configuration (the NAS task).
+  retrained = json.loads(
+      (tmp_path / "run" / "retrained" / "result.json").read_text())
+  assert retrained["arc"] == best["arc"] and retrained["status"] == "ok"
+  assert retrained["phase"] == "retrained_from_scratch"
+  assert 0 <= retrained["test_accuracy"] <= 1
+  assert (f"retrain again: python3 -m experiments.train_final "
+          f"--gin_file={tmp_path / 'run' / 'operative_config.gin'} "
+          f"--arc_file={tmp_path / 'run' / 'best.json'}") in result.stdout
 
 
 def test_children_whose_loss_turns_nan_are_failed_and_the_search_goes_on(
@@ -124,25 +135,45 @@ def test_a_language_model_search_and_final_training_run_on_local_ptb_files(
   assert scores["status"] == "ok" and scores["test_ppl"] > 1
 
 
-def test_the_readme_quickstart_is_an_enas_search_printing_the_derived_cell(
+def test_the_readme_quickstart_searches_then_retrains_the_derived_cell(
     tmp_path):
   shrink = ["EnasConfig.dataset = 'digits'", "EnasConfig.num_valid = 200",
             "EnasConfig.max_train = 400", "SearchBudget.rounds = 2",
             "EnasConfig.max_steps_per_epoch = 3",
             "SearchBudget.updates_per_round = 2",
             "SearchBudget.samples_per_update = 2",
-            "EnasConfig.derive_samples = 3"]
+            "EnasConfig.derive_samples = 3",
+            "Retrain.gin_bindings = [\"FinalTrainingConfig.dataset = 'digits'\", "
+            "'FinalTrainingConfig.num_valid = 0', "
+            "'FinalTrainingConfig.max_train = 128', "
+            "'FinalTrainingConfig.max_test = 64', "
+            "'FinalTrainingConfig.epochs = 1', "
+            "'FinalTrainingConfig.num_layers = 1', "
+            "'FinalTrainingConfig.out_filters = 4']"]
   result = run("experiments.search", "--gin_file=gin/quickstart.gin",
                f"--output_dir={tmp_path / 'run'}",
                *[f"--gin_bindings={b}" for b in shrink])
   assert result.returncode == 0, result.stderr
+  assert result.stdout.startswith("devices: ")
   assert "best architecture (enas_micro):" in result.stdout
+  assert "score (search-phase, shared weights): reward" in result.stdout
   assert "normal cell:" in result.stdout and "reduction cell:" in result.stdout
   epochs = (tmp_path / "run" / "rounds.jsonl").read_text().splitlines()
   assert len(epochs) == 2
   best = json.loads((tmp_path / "run" / "best.json").read_text())
   assert best["valid_accuracy"] == max(c["valid_accuracy"]
                                        for c in best["candidates"])
+  # The derived cell retrained from scratch (ENAS final training) and tested.
+  retrained = json.loads(
+      (tmp_path / "run" / "retrained" / "result.json").read_text())
+  assert retrained["arc"] == best["arc"] and retrained["status"] == "ok"
+  assert retrained["phase"] == "retrained_from_scratch"
+  assert retrained["space"] == best["space"]
+  assert f"test_acc {retrained['test_accuracy']:.4f}" in result.stdout
+  assert (tmp_path / "run" / "retrained" / "model.weights.h5").exists()
+  assert ("longer retraining: python3 -m experiments.train_final "
+          "--gin_file=gin/enas/fashion_mnist_final_long_cpu.gin "
+          f"--arc_file={tmp_path / 'run' / 'best.json'}") in result.stdout
 
 
 def test_an_unusable_setting_is_one_line_and_leaves_no_run_behind(tmp_path):
