@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gin
@@ -68,15 +67,15 @@ class ImageClassificationTask:
 
   def evaluate(self, arc: ss.Architecture, seed: int,
                final_dir: str | None = None) -> dict[str, Any]:
-    """Trains the child; with `final_dir`, also tests it and saves the model."""
+    """Trains the child; with `final_dir`, also tests it and saves the model
+    there (``model.keras``, ``saved_model/``: `child.nas_cnn.trainer.export`)."""
     from child.nas_cnn import trainer as child_trainer  # pylint: disable=g-import-not-at-top
     from child.nas_cnn import space as nas_cnn_space  # pylint: disable=g-import-not-at-top
     result = child_trainer.train_child(
         nas_cnn_space.decode(arc), self.dataset(),
         self.trainer_config, seed,
         evaluate_test=final_dir is not None,
-        save_model_to=(os.path.join(final_dir, "model.keras")
-                       if final_dir else None))
+        save_model_to=final_dir)
     return result.to_record()
 
   def count_params(self, arc: ss.Architecture, input_shape, num_classes) -> int:

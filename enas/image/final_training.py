@@ -269,6 +269,7 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
   if output_dir:
     os.makedirs(output_dir, exist_ok=True)
     model.save_weights(os.path.join(output_dir, "model.weights.h5"))
+    final_common.export_final_model(model, output_dir)
   return ""
 
 
@@ -280,9 +281,11 @@ def train_final_image(arc: Any, config: FinalTrainingConfig, seed: int,
     arc: an `Architecture` of the config's space, its tokens or its text.
     config: the training settings.
     seed: seeds weights, dropout, drop path, data order and augmentation.
-    output_dir: if given, the trained weights go to
-      ``output_dir/model.weights.h5`` (rebuild the model with
-      `build_final_model` to load them).
+    output_dir: if given, the trained model goes there: weights in
+      ``model.weights.h5`` (rebuild the model with `build_final_model` to
+      load them), the whole model in ``model.keras`` and a SavedModel
+      (images -> logits) in ``saved_model/``
+      (`enas.image.final_common.export_final_model`).
 
   Returns:
     An `Outcome` (no reward): ``test_accuracy`` (None if failed),

@@ -71,6 +71,14 @@ CELL_OUTPUTS = ("concat", "conv1x1")
 """Cell output layouts: official bare concatenation, or ReLU-conv1x1-BN."""
 
 
+def _parse_cell(text: str) -> space_lib.MicroCell:
+  """A cell from its `MicroCell.to_string` text."""
+  tokens = [int(t) for t in text.split()]
+  return space_lib.MicroCell(tuple(space_lib.MicroNode(*tokens[i:i + 4])
+                                   for i in range(0, len(tokens), 4)))
+
+
+@keras.saving.register_keras_serializable(package="rlnas")
 class FinalCell(keras.layers.Layer):
   """One fixed micro cell of the final model (§2.4; see the module doc).
 
@@ -106,6 +114,12 @@ class FinalCell(keras.layers.Layer):
     if cell_output not in CELL_OUTPUTS:
       raise ValueError(f"micro cell_output must be one of {CELL_OUTPUTS}, "
                        f"got {cell_output!r}")
+    if isinstance(cell, str):
+      cell = _parse_cell(cell)
+    if isinstance(drop_path, dict):
+      drop_path = keras.saving.deserialize_keras_object(drop_path)
+    self.input_shapes = [[int(d) for d in shape] for shape in input_shapes]
+    self.filters = filters
     (h0, c0), (h1, c1) = input_shapes
     f = filters
     self.cell = cell
@@ -154,6 +168,14 @@ class FinalCell(keras.layers.Layer):
     self.output_size = h1 // 2 if reduction else h1
     self.built = True
 
+  def get_config(self):
+    drop_path = self.drop_path
+    return {**super().get_config(), "cell": self.cell.to_string(),
+            "input_shapes": self.input_shapes, "filters": self.filters,
+            "reduction": self.reduction, "cell_output": self.cell_output,
+            "drop_path": (None if drop_path is None else
+                          keras.saving.serialize_keras_object(drop_path))}
+
   def _branch(self, x, spec, stride, layer, progress, training):
     x = spec.fixed_branch(x, layer, stride, training)
     if spec.drop_path and self.drop_path is not None:
@@ -183,6 +205,7 @@ class FinalCell(keras.layers.Layer):
     return out if self.out is None else self.out(out, training=training)
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class MicroFinalModel(keras.Model):
   """A fixed micro architecture (see the module docstring).
 
@@ -209,6 +232,9 @@ class MicroFinalModel(keras.Model):
     super().__init__(name=name)
     self.cell_output = cell_output
     self.arc = arc
+    self.num_classes = num_classes
+    self.out_filters = out_filters
+    self.drop_path_keep_prob = drop_path_keep_prob
     self.image_shape = tuple(int(d) for d in input_shape)
     self.keep_prob = keep_prob
     self.num_layers = num_layers
@@ -249,6 +275,20 @@ class MicroFinalModel(keras.Model):
         shape=(width, num_classes), initializer=image_ops.he_normal(width),
         name="classifier")
     self.built = True
+
+  def get_config(self):
+    """The constructor's arguments, the architecture as its official text."""
+    return {"arc": self.arc.to_string(), "input_shape": list(self.image_shape),
+            "num_classes": self.num_classes, "num_layers": self.num_layers,
+            "out_filters": self.out_filters, "keep_prob": self.keep_prob,
+            "aux_head": self.aux_index is not None,
+            "drop_path_keep_prob": self.drop_path_keep_prob,
+            "cell_output": self.cell_output, "name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(space_lib.decode_micro(config.pop("arc")), **config)
 
   def call(self, images, training=False):
     """Logits, or ``(logits, aux_logits)`` when the model has an aux head.
