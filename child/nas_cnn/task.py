@@ -6,6 +6,7 @@ from typing import Any
 
 import gin
 
+from child import datasets as _datasets  # noqa: F401  (registers OwnImagesConfig for gin bindings)
 from controller import search_space as ss
 
 

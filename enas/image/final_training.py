@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from child import datasets as _datasets  # noqa: F401  (registers OwnImagesConfig for gin bindings)
 from child import outcome
 from controller.search_space import Architecture
 from enas.image import families
