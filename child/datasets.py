@@ -721,7 +721,8 @@ def load_ptb(data_dir: str | None = None) -> TextCorpus:
     ids = {}
     for split, words in splits.items():
         out = np.fromiter((word_to_id.get(w, -1) for w in words), np.int32, len(words))
-        out[out < 0] = unk
+        if unk is not None:
+            out[out < 0] = unk
         ids[split] = out
     return TextCorpus(train=ids["train"], valid=ids["valid"], test=ids["test"], vocab=vocab)
 

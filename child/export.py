@@ -22,6 +22,8 @@ is first renamed aside, then deleted), so a reader never sees half a model.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -83,12 +85,28 @@ def _replace_directory(tmp: str, path: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _quiet_tensorflow_logs():
+  """Hides TensorFlow's INFO lines about the SavedModel it writes."""
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  logger = logging.getLogger("tensorflow")
+  level, verbosity = logger.level, absl_logging.get_verbosity()
+  logger.setLevel(max(level, logging.WARNING))
+  absl_logging.set_verbosity(min(verbosity, absl_logging.WARNING))
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
+    absl_logging.set_verbosity(verbosity)
+
+
 def _write_directory(directory: str, write: Callable[[str], None]) -> str:
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, SAVED_MODEL_DIR)
   tmp = tempfile.mkdtemp(dir=directory, prefix=".tmp-saved_model-")
   try:
-    write(tmp)
+    with _quiet_tensorflow_logs():
+      write(tmp)
     _umask_mode(tmp, 0o777)
     _replace_directory(tmp, path)
   finally:

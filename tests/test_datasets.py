@@ -539,6 +539,8 @@ def test_any_corpus_in_the_plain_layout_loads_with_an_unk_for_unseen_words(tmp_p
     corpus = load_ptb(str(tmp_path))
     assert corpus.vocab == ("<eos>", "a", "b", "c", "<unk>")  # a and <eos> twice: alphabetical
     np.testing.assert_array_equal(corpus.valid, [1, 4, 0])
+    (tmp_path / "valid.txt").write_text("c\n", encoding="utf-8")  # every word seen in training: no <unk>
+    assert load_ptb(str(tmp_path)).vocab == ("<eos>", "a", "b", "c")
 
 
 def test_a_corpus_directory_never_falls_back_to_ptb_and_an_empty_file_is_named(tmp_path):

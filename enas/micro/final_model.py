@@ -131,7 +131,7 @@ class FinalCell(keras.layers.Layer):
     self.calibrate_0 = None
     self.calibrate_1 = None
     if h0 != h1:
-      if h0 != 2 * h1:
+      if (h0 + 1) // 2 != h1:  # stride 2, SAME: odd sizes round up
         raise ValueError(f"cell inputs of sizes {h0} and {h1}")
       self.calibrate_0 = image_ops.FactorizedReduction(
           c0, f, relu_before=True, name="calib_0")
@@ -165,7 +165,7 @@ class FinalCell(keras.layers.Layer):
       self.out = image_ops.ConvBN(len(self.loose_ends) * f, f, 1,
                                   relu_before=True, name="out_conv")
       self.output_channels = f
-    self.output_size = h1 // 2 if reduction else h1
+    self.output_size = (h1 + 1) // 2 if reduction else h1
     self.built = True
 
   def get_config(self):
