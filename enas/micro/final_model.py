@@ -93,18 +93,20 @@ class FinalCell(keras.layers.Layer):
     output_channels: ``k F_c`` for k loose ends (concat), or F_c (conv1x1).
   """
 
-  def __init__(self, cell: space_lib.MicroCell,
+  def __init__(self, cell: space_lib.MicroCell | str,
                input_shapes: Sequence[tuple[int, int]], filters: int, *,
-               reduction: bool, drop_path: final_common.DropPath | None,
+               reduction: bool, drop_path: final_common.DropPath | dict | None,
                cell_output: str = "concat", **kwargs):
     """Builds the calibration, the chosen ops and the output.
 
     Args:
-      cell: the decoded cell.
+      cell: the decoded cell, or its `MicroCell.to_string` text (from
+        `get_config`).
       input_shapes: ``(size, channels)`` of the two inputs.
       filters: F_c, the width of every node.
       reduction: ops on the cell inputs have stride 2.
-      drop_path: applied to sep-conv and pool branches while training.
+      drop_path: applied to sep-conv and pool branches while training (a
+        `DropPath`, its serialized config, or None).
       cell_output: 'concat' (official, with ``layer_base``) or 'conv1x1'.
 
     Raises:
