@@ -407,15 +407,15 @@ def _read_class_folders(directory: str, class_names, image_size, color_mode: str
     try:
         data = keras.utils.image_dataset_from_directory(
             directory, labels="inferred", label_mode="int", class_names=found,
-            color_mode=color_mode, image_size=tuple(image_size), batch_size=None,
+            color_mode=color_mode, image_size=tuple(image_size), batch_size=256,
             shuffle=False, verbose=False)
         images, labels = [], []
         for image, label in data:
             images.append(image.numpy())
-            labels.append(int(label))
+            labels.append(label.numpy())
     except (tf.errors.OpError, ValueError) as e:
         raise _bad(directory, f"cannot read its images ({_first_line(e)})") from None
-    return np.stack(images).astype(np.float32), np.asarray(labels, np.int32), found
+    return np.concatenate(images).astype(np.float32), np.concatenate(labels).astype(np.int32), found
 
 
 def _load_image_dir(data_dir: str | None, config: OwnImagesConfig):
