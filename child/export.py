@@ -44,9 +44,21 @@ Endpoint = tuple[Callable[..., Any], Sequence[Any]]
 
 def _umask_mode(path: str, mode: int) -> None:
   """Gives `path` the permissions a plain open/mkdir would (temp files are private)."""
-  umask = os.umask(0)
+  os.chmod(path, mode & ~_umask())
+
+
+def _umask() -> int:
+  # Read without setting it where Linux shows it: os.umask sets it for every thread.
+  try:
+    with open("/proc/self/status", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("Umask:"):
+          return int(line.split()[1], 8)
+  except (OSError, ValueError):
+    pass
+  umask = os.umask(0o022)
   os.umask(umask)
-  os.chmod(path, mode & ~umask)
+  return umask
 
 
 def save_keras(model, directory: str) -> str:
