@@ -7,7 +7,8 @@ The task, data and training settings come from gin (for a NAS search, the
 search's gin file plus bindings for the longer final schedule, e.g.
 ``--gin_bindings='ChildTrainerConfig.epochs=20'``). Writes
 ``D/result.json`` (arc, test accuracy, validation accuracies, parameters,
-seconds) and ``D/model.keras``.
+seconds) and the trained model: ``D/model.keras`` and ``D/saved_model/``
+for serving (`child.export`; language models also ``D/vocab.txt``).
 """
 
 import json

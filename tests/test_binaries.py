@@ -62,6 +62,17 @@ def test_a_missing_data_set_names_where_it_looked(tmp_path):
   assert not (tmp_path / "run").exists()
 
 
+def test_unusable_own_labels_are_one_line_naming_the_fault(tmp_path):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  np.savez(tmp_path / "mine.npz", x_train=np.zeros((20, 8, 8), np.uint8),
+           y_train=np.arange(20) % 2, x_test=np.zeros((4, 8, 8)), y_test=[0, 1, 2, 1])
+  result = search(tmp_path / "run", "ImageClassificationTask.dataset = 'npz'",
+                  f"ImageClassificationTask.data_dir = '{tmp_path / 'mine.npz'}'",
+                  "ImageClassificationTask.num_valid = 4")
+  assert_one_line_error(result, "mine.npz: y_test has label 2 outside the classes of y_train")
+  assert not (tmp_path / "run").exists()
+
+
 def test_a_malformed_arc_string_names_the_bad_position(tmp_path):
   result = run("experiments.train_final", "--gin_file=gin/nas/quickstart.gin",
                "--arc=1 2 x", f"--output_dir={tmp_path / 'final'}")

@@ -397,3 +397,157 @@ def test_real_fashion_mnist_from_the_debian_package(monkeypatch):
     assert ds.x_test.shape == (10_000, 28, 28, 1)
     assert set(np.unique(ds.y_test)) == set(range(10))
     assert abs(float(ds.x_train.mean())) < 1e-3
+
+
+# ----------------------------------------------------------------------------- your own data
+
+
+@pytest.fixture
+def gin_config():
+    """Gin bindings for one test, cleared afterwards."""
+    import gin  # pylint: disable=import-outside-toplevel
+
+    yield gin.parse_config
+    gin.clear_config()
+
+
+def _write_png(path, pixels):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(tf.io.encode_png(np.asarray(pixels, np.uint8)).numpy())
+
+
+def _write_classes(directory, counts, size=(6, 5), channels=3, first_id=0):
+    """One folder per class; every image's pixel (0, 0, 0) holds its id, (0, 1) and (0, 2) 0 and 200."""
+    next_id = first_id
+    for label, count in enumerate(counts):
+        for _ in range(count):
+            pixels = np.full((*size, channels), 100, np.uint8)
+            pixels[0, 0, 0], pixels[0, 1, 0], pixels[0, 2, 0] = next_id, 0, CAL_HIGH
+            _write_png(os.path.join(directory, f"class_{label}", f"{next_id:03d}.png"), pixels)
+            next_id += 1
+    return next_id
+
+
+def test_an_image_directory_gives_its_classes_and_a_fixed_test_split(tmp_path):
+    _write_classes(tmp_path / "imgs", [4, 3, 3])
+    ds = load_image_dataset("image_dir", data_dir=str(tmp_path / "imgs"), num_valid=2)
+    assert ds.num_classes == 3 and ds.input_shape == (6, 5, 3)  # the first image's size and channels
+    assert (len(ds.x_train), len(ds.x_valid), len(ds.x_test)) == (6, 2, 2)  # test: 20% of 10
+    ids = np.concatenate([_ids(ds.x_train), _ids(ds.x_valid), _ids(ds.x_test)])
+    assert sorted(ids) == list(range(10))
+    labels = np.concatenate([ds.y_train, ds.y_valid, ds.y_test])
+    assert [int(labels[list(ids).index(i)]) for i in range(10)] == [0] * 4 + [1] * 3 + [2] * 3
+    again = load_image_dataset("image_dir", data_dir=str(tmp_path / "imgs"), num_valid=2, seed=5)
+    np.testing.assert_array_equal(_ids(again.x_test), _ids(ds.x_test))  # whatever the search seed
+
+
+def test_image_size_and_color_mode_come_from_gin(tmp_path, gin_config):
+    _write_classes(tmp_path / "imgs", [3, 3], size=(9, 7), channels=4)
+    gin_config("OwnImagesConfig.image_size = (4, 5)\nOwnImagesConfig.color_mode = 'grayscale'")
+    ds = load_image_dataset("image_dir", data_dir=str(tmp_path / "imgs"), num_valid=1)
+    assert ds.input_shape == (4, 5, 1) and ds.x_train.dtype == np.float32
+
+
+def test_train_valid_test_subfolders_are_the_splits(tmp_path):
+    root = tmp_path / "imgs"
+    end = _write_classes(root / "train", [3, 2])
+    end = _write_classes(root / "valid", [1, 1], first_id=end)
+    _write_classes(root / "test", [2, 1], first_id=end)
+    ds = load_image_dataset("image_dir", data_dir=str(root), num_valid=100)  # has its own validation set
+    assert sorted(_ids(ds.x_train)) == [0, 1, 2, 3, 4]
+    assert sorted(_ids(ds.x_valid)) == [5, 6] and sorted(_ids(ds.x_test)) == [7, 8, 9]
+    np.testing.assert_array_equal(ds.y_test, [0, 0, 1])
+
+
+@pytest.mark.parametrize("setup, fault", [
+    (lambda d: os.makedirs(d), "no images"),
+    (lambda d: _write_classes(d, [3]), "at least 2"),
+    (lambda d: (_write_classes(d, [2, 2]), os.makedirs(os.path.join(d, "class_9"))), "without images"),
+    (lambda d: (_write_classes(d, [2, 2]), open(os.path.join(d, "class_1", "zz.png"), "wb").write(b"junk")),
+     "cannot read"),
+    (lambda d: (_write_classes(os.path.join(d, "train"), [2, 2]), _write_classes(os.path.join(d, "test"), [1, 1, 1])),
+     "differ"),
+])
+def test_a_malformed_image_directory_is_one_line_naming_the_fault(tmp_path, setup, fault):
+    setup(str(tmp_path / "imgs"))
+    with pytest.raises(datasets.BadDatasetError, match=fault) as info:
+        load_image_dataset("image_dir", data_dir=str(tmp_path / "imgs"), num_valid=1)
+    assert "\n" not in str(info.value) and str(tmp_path / "imgs") in str(info.value)
+
+
+def test_a_missing_image_directory_or_npz_is_dataset_not_found(tmp_path):
+    for name in ("image_dir", "npz"):
+        with pytest.raises(DatasetNotFoundError, match="not found"):
+            load_image_dataset(name, data_dir=str(tmp_path / "nothing"))
+        with pytest.raises(DatasetNotFoundError, match="needs data_dir"):
+            load_image_dataset(name)
+
+
+def test_an_npz_of_any_dtype_and_nhw_images_gets_a_channel_and_float_pixels(tmp_path):
+    x_train = np.zeros((8, 5, 4), np.uint16)
+    _stamp(x_train[..., None], 0)
+    x_test = np.zeros((3, 5, 4), np.uint16)
+    _stamp(x_test[..., None], 8)
+    np.savez(tmp_path / "d.npz", x_train=x_train, y_train=np.arange(8) % 3,
+             x_test=x_test, y_test=np.array([[0], [2], [1]], np.uint8))
+    ds = load_image_dataset("npz", data_dir=str(tmp_path / "d.npz"), num_valid=2)
+    assert ds.input_shape == (5, 4, 1) and ds.num_classes == 3 and ds.x_train.dtype == np.float32
+    np.testing.assert_array_equal(_ids(ds.x_train), range(6))
+    np.testing.assert_array_equal(_ids(ds.x_valid), [6, 7])
+    np.testing.assert_array_equal(_ids(ds.x_test), [8, 9, 10])
+    np.testing.assert_array_equal(ds.y_test, [0, 2, 1])
+
+
+def test_an_npz_without_test_images_gets_a_fixed_test_split_and_keeps_its_own_valid(tmp_path):
+    x = np.random.default_rng(0).random((10, 3, 3, 2))
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(10) % 2,
+             x_valid=x[:3], y_valid=np.array([1, 0, 1]))
+    ds = load_image_dataset("npz", data_dir=str(tmp_path / "d.npz"))
+    assert (len(ds.x_train), len(ds.x_valid), len(ds.x_test)) == (8, 3, 2)
+    np.testing.assert_array_equal(ds.y_valid, [1, 0, 1])
+
+
+@pytest.mark.parametrize("arrays, fault", [
+    (dict(x_train=np.zeros((4, 3, 3))), "missing key.*y_train"),
+    (dict(x_train=np.zeros((4, 3, 3)), y_train=[0, 1, 0, 1], x_test=np.zeros((2, 3, 3))), "missing key.*y_test"),
+    (dict(x_train=np.zeros((4, 3, 3)), y_train=[0, 1, 0, 1], x_test=np.zeros((2, 3, 3)), y_test=[0, 2]),
+     "y_test has label 2 outside"),
+    (dict(x_train=np.zeros((4, 3, 3)), y_train=[0, -1, 0, 1]), "label -1"),
+    (dict(x_train=np.zeros((4, 3, 3)), y_train=[0.5, 1, 0, 1]), "integer"),
+    (dict(x_train=np.zeros((4, 3)), y_train=[0, 1, 0, 1]), "shape"),
+    (dict(x_train=np.zeros((4, 3, 3)), y_train=[0, 1, 0]), "expected 4"),
+])
+def test_a_bad_npz_is_one_line_naming_the_fault(tmp_path, arrays, fault):
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(datasets.BadDatasetError, match=fault) as info:
+        load_image_dataset("npz", data_dir=str(tmp_path / "d.npz"), num_valid=1)
+    assert "\n" not in str(info.value) and "d.npz" in str(info.value)
+
+
+def test_too_few_own_images_for_num_valid_is_a_dataset_error(tmp_path):
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((10, 2, 2)), y_train=np.arange(10) % 2)
+    with pytest.raises(datasets.BadDatasetError, match="num_valid=5000"):
+        load_image_dataset("npz", data_dir=str(tmp_path / "d.npz"))
+
+
+def test_any_corpus_in_the_plain_layout_loads_with_an_unk_for_unseen_words(tmp_path):
+    for split, text in (("train", "a b a\nc\n"), ("valid", "a d\n"), ("test", "b\n")):
+        (tmp_path / f"{split}.txt").write_text(text, encoding="utf-8")
+    corpus = load_ptb(str(tmp_path))
+    assert corpus.vocab == ("<eos>", "a", "b", "c", "<unk>")  # a and <eos> twice: alphabetical
+    np.testing.assert_array_equal(corpus.valid, [1, 4, 0])
+    (tmp_path / "valid.txt").write_text("c\n", encoding="utf-8")  # every word seen in training: no <unk>
+    assert load_ptb(str(tmp_path)).vocab == ("<eos>", "a", "b", "c")
+
+
+def test_a_corpus_directory_never_falls_back_to_ptb_and_an_empty_file_is_named(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="train.txt") as info:
+        load_ptb(str(tmp_path))
+    assert "\n" not in str(info.value)
+    for split in ("train", "valid", "test"):
+        (tmp_path / f"{split}.txt").write_text("a b\n" if split != "valid" else " \n")
+    with pytest.raises(datasets.BadDatasetError, match="valid.txt: has no words"):
+        load_ptb(str(tmp_path))

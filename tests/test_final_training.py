@@ -30,6 +30,8 @@ def test_train_final_image_on_digits_is_ok(tmp_path):
   assert 0.0 <= result.valid_accuracy <= 1.0
   assert result.params > 0 and result.error == ""
   assert (tmp_path / "model.weights.h5").exists()
+  assert (tmp_path / "model.keras").exists()
+  assert (tmp_path / "saved_model" / "saved_model.pb").exists()
 
 
 def test_train_final_image_reports_divergence_without_raising():

@@ -173,3 +173,17 @@ def test_paper_size_official_arc_has_the_official_parameter_counts(capsys):
     print(f"\nmicro parameter counts (paper: 4.6M): {counts}")
   assert counts["micro"] == pytest.approx(4_389_220, rel=0.02)
   assert counts["micro_without_aux"] == pytest.approx(3_894_372, rel=0.02)
+
+
+def test_odd_image_sizes_round_up_at_each_reduction_as_stride_2_same_does():
+  from enas.micro import supergraph  # pylint: disable=g-import-not-at-top
+  model = fm.build_micro_final(MICRO_NO_SEP5, input_shape=(9, 9, 1),
+                               num_classes=3, num_layers=2, out_filters=4,
+                               aux_head=False)
+  assert model.cell_sizes == [5, 3, 3, 3]
+  assert model(np.zeros((2, 9, 9, 1), np.float32)).shape == (2, 3)
+  shared = supergraph.MicroSupergraph(
+      spaces.micro_space(num_nodes=5), input_shape=(9, 9, 1), num_classes=3,
+      num_layers=2, out_filters=4, aux_weight=0.0)
+  tokens = spaces.as_micro_architecture(MICRO_NO_SEP5).tokens
+  assert shared.logits(np.zeros((2, 9, 9, 1), np.float32), tokens).shape == (2, 3)

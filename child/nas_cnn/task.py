@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gin
 
+from child import datasets as _datasets  # noqa: F401  (registers OwnImagesConfig for gin bindings)
 from controller import search_space as ss
 
 
@@ -70,15 +70,15 @@ class ImageClassificationTask:
 
   def evaluate(self, arc: ss.Architecture, seed: int,
                final_dir: str | None = None) -> dict[str, Any]:
-    """Trains the child; with `final_dir`, also tests it and saves the model."""
+    """Trains the child; with `final_dir`, also tests it and saves the model
+    there (``model.keras``, ``saved_model/``: `child.nas_cnn.trainer.export`)."""
     from child.nas_cnn import trainer as child_trainer  # pylint: disable=g-import-not-at-top
     from child.nas_cnn import space as nas_cnn_space  # pylint: disable=g-import-not-at-top
     result = child_trainer.train_child(
         nas_cnn_space.decode(arc), self.dataset(),
         self.trainer_config, seed,
         evaluate_test=final_dir is not None,
-        save_model_to=(os.path.join(final_dir, "model.keras")
-                       if final_dir else None),
+        save_model_to=final_dir,
         latency=self.latency_config)
     return result.to_record()
 

@@ -209,10 +209,32 @@ def _train(layers, dataset, config: ChildTrainerConfig, seed: int,
         eval_step, np.asarray(dataset.x_test, np.float32),
         np.asarray(dataset.y_test, np.int32))
   if save_model_to:
-    model.save(save_model_to)
+    export(model, save_model_to)
   if latency is not None and latency.runs > 0:
     measured["latency"] = _latency(model, x_valid, latency)
   return ""
+
+
+def export(model: keras.Model, output_dir: str) -> dict[str, str]:
+  """Writes ``model.keras`` and ``saved_model/`` of a trained child to `output_dir`.
+
+  The SavedModel's ``serving_default`` signature maps ``images`` (float32
+  ``[batch, H, W, C]``, normalised as the training data) to
+  ``probabilities`` (``[batch, num_classes]``, softmax, inference mode); see
+  `child.export`.
+
+  Returns:
+    ``{'keras': path, 'saved_model': path}``.
+  """
+  from child import export as export_lib  # pylint: disable=g-import-not-at-top
+  spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32,
+                       name="images")
+
+  def serve(images):
+    return {"probabilities": model(images, training=False)}
+
+  return export_lib.export_keras_model(model, output_dir,
+                                       {"serve": (serve, [spec])})
 
 
 def _latency(model: keras.Model, images: np.ndarray,
@@ -244,7 +266,8 @@ def train_child(layers: Sequence[ConvLayer], dataset, config: ChildTrainerConfig
     seed: the child's random seed.
     evaluate_test: also measure accuracy on dataset.x_test / y_test (final
       training only; a search never looks at the test set).
-    save_model_to: save the trained Keras model to this ``.keras`` path.
+    save_model_to: a directory: save the trained model there as
+      ``model.keras`` and ``saved_model/`` (`export`).
     latency: with ``runs > 0``, also time the trained model's forward pass
       on a validation batch (``latency``, `child.latency`).
 

@@ -85,6 +85,7 @@ class VariationalDropout(keras.layers.Layer):
     return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class LanguageModel(keras.Model):
   """Embedding, stacked recurrent layers and a (possibly tied) softmax.
 
@@ -101,6 +102,12 @@ class LanguageModel(keras.Model):
     super().__init__(**kwargs)
     if num_layers < 1:
       raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+    self._config = dict(vocab_size=vocab_size, embedding_size=embedding_size,
+                        hidden_size=hidden_size, num_layers=num_layers,
+                        input_dropout=input_dropout,
+                        layer_dropout=layer_dropout,
+                        output_dropout=output_dropout, tie_weights=tie_weights,
+                        init_scale=init_scale, seed=seed)
     self.vocab_size = vocab_size
     self.hidden_size = hidden_size
     self.num_layers = num_layers
@@ -125,6 +132,21 @@ class LanguageModel(keras.Model):
     else:
       self.softmax = keras.layers.Dense(vocab_size,
                                         kernel_initializer=uniform())
+
+  def get_config(self):
+    """The sizes and settings, and each recurrent layer's own config."""
+    return {**self._config, "name": self.name, "recurrent": [
+        keras.saving.serialize_keras_object(layer) for layer in self.recurrent]}
+
+  @classmethod
+  def from_config(cls, config):
+    """Rebuilds the model (weights created, as `build_language_model`)."""
+    config = dict(config)
+    layers = iter([keras.saving.deserialize_keras_object(layer)
+                   for layer in config.pop("recurrent")])
+    model = cls(lambda units: next(layers), **config)
+    model(np.zeros((1, 1), np.int32), states=model.initial_state(1))
+    return model
 
   def initial_state(self, batch_size: int) -> list[list[tf.Tensor]]:
     """Zero ``[h, c]`` for every layer."""
@@ -363,10 +385,46 @@ def _limit(ids: np.ndarray, max_tokens: int | None) -> np.ndarray:
   return ids if max_tokens is None else ids[:max_tokens]
 
 
+def export(model: LanguageModel, output_dir: str, vocab=None) -> dict[str, str]:
+  """Writes ``model.keras``, ``saved_model/`` (and ``vocab.txt``) to `output_dir`.
+
+  The SavedModel (`child.export`) has two signatures: ``serving_default``
+  maps ``ids`` (int32 ``[batch, time]``) to ``logits`` (``[batch, time,
+  vocab]``, no dropout) and ``state`` from the zero state; ``step`` also
+  takes ``state`` (float32 ``[layers, 2, batch, hidden]``: each layer's h
+  and c) to carry it from one window to the next.
+
+  Returns:
+    The paths written, by kind (``keras``, ``saved_model``, ``vocab``).
+  """
+  from child import export as export_lib  # pylint: disable=g-import-not-at-top
+  ids_spec = tf.TensorSpec([None, None], tf.int32, name="ids")
+  state_spec = tf.TensorSpec([model.num_layers, 2, None, model.hidden_size],
+                             tf.float32, name="state")
+
+  def step(ids, state):
+    logits, states = model(ids, states=[[state[i, 0], state[i, 1]] for i in
+                                        range(model.num_layers)],
+                           training=False)
+    return {"logits": logits, "state": tf.stack([tf.stack(s) for s in states])}
+
+  def serve(ids):
+    batch = tf.shape(ids)[0]
+    return step(ids, tf.zeros([model.num_layers, 2, batch, model.hidden_size]))
+
+  paths = export_lib.export_keras_model(
+      model, output_dir,
+      {"serve": (serve, [ids_spec]), "step": (step, [ids_spec, state_spec])})
+  if vocab is not None:
+    paths["vocab"] = export_lib.save_vocab(vocab, output_dir)
+  return paths
+
+
 def train_language_model(spec_or_cell: CellLike, corpus,
                          config: LanguageModelConfig | None = None,
                          seed: int = 0,
-                         latency: latency_lib.LatencyConfig | None = None
+                         latency: latency_lib.LatencyConfig | None = None,
+                         *, export_dir: str | None = None
                          ) -> outcome.Outcome:
   """Trains one child language model and scores it (Zoph & Le §3.4).
 
@@ -380,6 +438,7 @@ def train_language_model(spec_or_cell: CellLike, corpus,
     seed: seeds Python, NumPy and TensorFlow (weights, dropout).
     latency: with ``runs > 0``, also time one inference forward pass of a
       batch of ``batch_size`` sequences of one ``bptt`` window (`child.latency`).
+    export_dir: if given, the trained model goes there (`export`).
 
   Returns:
     An `Outcome` with ``reward`` (`reward_from_perplexity` of the validation
@@ -393,12 +452,12 @@ def train_language_model(spec_or_cell: CellLike, corpus,
   config = config or LanguageModelConfig()
   return outcome.run_guarded(
       lambda measured: _train(spec_or_cell, corpus, config, seed, latency,
-                              measured))
+                              measured, export_dir))
 
 
 def _train(spec_or_cell: CellLike, corpus, config: LanguageModelConfig,
            seed: int, latency: latency_lib.LatencyConfig | None,
-           measured: dict) -> str:
+           measured: dict, export_dir: str | None = None) -> str:
   """Builds, trains and scores; fills `measured`; returns an error line or ''."""
   keras.utils.set_random_seed(seed)
   model = build_language_model(
@@ -437,6 +496,8 @@ def _train(spec_or_cell: CellLike, corpus, config: LanguageModelConfig,
         config.eval_batch_size, config.bptt)
   if latency is not None and latency.runs > 0:
     measured["latency"] = _latency(model, config.bptt, latency)
+  if export_dir:
+    export(model, export_dir, corpus.vocab)
   return ""
 
 

@@ -52,7 +52,8 @@ class LanguageModelTask:
     if final_dir is not None:
       config = dataclasses.replace(config, evaluate_test=True)
     result = language_model.train_language_model(arc, self.corpus(), config,
-                                                  seed, self.latency_config)
+                                                  seed, self.latency_config,
+                                                  export_dir=final_dir)
     return result.to_record()
 
   def count_params(self, arc, input_shape=None, num_classes=None) -> int:

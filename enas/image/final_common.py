@@ -3,8 +3,8 @@
 The final models retrain one derived architecture from scratch (§3.2); each
 family has its own (`enas.macro.final_model`, `enas.micro.final_model`).
 Here: their parameter count (`count_params`), scheduled drop path
-(`DropPath`) and the split of a model's output into logits and auxiliary
-logits (`split_outputs`).
+(`DropPath`), the split of a model's output into logits and auxiliary
+logits (`split_outputs`) and the export for serving (`export_final_model`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def count_params(model: keras.Model, *, include_aux_head: bool = True) -> int:
                  if id(w) not in skip))
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class DropPath(keras.layers.Layer):
   """Scheduled drop path of one micro cell (official ``_apply_drop_path``).
 
@@ -52,8 +53,14 @@ class DropPath(keras.layers.Layer):
       raise ValueError(
           f"drop path keep_prob must be in (0, 1], got {keep_prob}")
     self.keep_prob = keep_prob
+    self.layer = layer
+    self.num_cells = num_cells
     self.layer_keep = 1.0 - (layer + 1) / num_cells * (1.0 - keep_prob)
     self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), "keep_prob": self.keep_prob,
+            "layer": self.layer, "num_cells": self.num_cells}
 
   def keep(self, progress) -> tf.Tensor:
     """The keep probability at training `progress` (0 = start, 1 = end)."""
@@ -68,6 +75,27 @@ class DropPath(keras.layers.Layer):
     batch = tf.shape(x)[0]
     mask = tf.floor(keep + tf.random.uniform([batch, 1, 1, 1], dtype=x.dtype))
     return x / keep * mask
+
+
+def export_final_model(model: keras.Model, output_dir: str) -> dict[str, str]:
+  """Writes ``model.keras`` and ``saved_model/`` of a final model to `output_dir`.
+
+  The SavedModel's ``serving_default`` signature maps ``images`` (float32
+  ``[batch, H, W, C]``, normalised as the training data) to ``logits``
+  (``[batch, num_classes]``, inference mode: moving batch-norm statistics,
+  no dropout or drop path, the auxiliary head left out); see `child.export`.
+
+  Returns:
+    ``{'keras': path, 'saved_model': path}``.
+  """
+  from child import export  # pylint: disable=g-import-not-at-top
+  spec = tf.TensorSpec([None, *model.image_shape], tf.float32, name="images")
+
+  def serve(images):
+    logits, _ = split_outputs(model(images, training=False))
+    return {"logits": logits}
+
+  return export.export_keras_model(model, output_dir, {"serve": (serve, [spec])})
 
 
 def split_outputs(outputs) -> tuple[tf.Tensor, tf.Tensor | None]:

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from child import latency as latency_lib
+from child import datasets as _datasets  # noqa: F401  (registers OwnImagesConfig for gin bindings)
 from child import outcome
 from controller.search_space import Architecture
 from enas.image import families
@@ -271,6 +272,7 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
   if output_dir:
     os.makedirs(output_dir, exist_ok=True)
     model.save_weights(os.path.join(output_dir, "model.weights.h5"))
+    final_common.export_final_model(model, output_dir)
   if latency is not None and latency.runs > 0:
     batch = tf.constant(np.asarray(data.x_test[:latency.batch_size],
                                    np.float32))
@@ -291,9 +293,11 @@ def train_final_image(arc: Any, config: FinalTrainingConfig, seed: int,
     arc: an `Architecture` of the config's space, its tokens or its text.
     config: the training settings.
     seed: seeds weights, dropout, drop path, data order and augmentation.
-    output_dir: if given, the trained weights go to
-      ``output_dir/model.weights.h5`` (rebuild the model with
-      `build_final_model` to load them).
+    output_dir: if given, the trained model goes there: weights in
+      ``model.weights.h5`` (rebuild the model with `build_final_model` to
+      load them), the whole model in ``model.keras`` and a SavedModel
+      (images -> logits) in ``saved_model/``
+      (`enas.image.final_common.export_final_model`).
     latency: with ``runs > 0``, also time the trained model's inference
       forward pass on a test batch (``latency``, `child.latency`).
 

@@ -130,6 +130,7 @@ def global_avg_pool(x: tf.Tensor) -> tf.Tensor:
   return tf.reduce_mean(x, axis=[1, 2])
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class BatchNorm(keras.layers.Layer):
   """Batch norm over the channel axis (fused kernel, epsilon 1e-5).
 
@@ -169,6 +170,11 @@ class BatchNorm(keras.layers.Layer):
           name="moving_variance")
     self.built = True
 
+  def get_config(self):
+    return {**super().get_config(), "channels": self.channels,
+            "moving_stats": self.moving_stats, "momentum": self.momentum,
+            "epsilon": self.epsilon}
+
   def call(self, x, training=False):
     """Normalises `x` (batch statistics in training or without moving ones)."""
     gamma, beta = self.gamma, self.beta
@@ -187,6 +193,7 @@ class BatchNorm(keras.layers.Layer):
     return y
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class ConvBN(keras.layers.Layer):
   """``[ReLU] -> conv (kxk, or depthwise kxk + pointwise 1x1) -> BN [-> ReLU]``.
 
@@ -210,6 +217,10 @@ class ConvBN(keras.layers.Layer):
       moving_stats: see `BatchNorm`.
     """
     super().__init__(**kwargs)
+    self.in_channels = in_channels
+    self.filters = filters
+    self.kernel_size = kernel_size
+    self.moving_stats = moving_stats
     self.strides = strides
     self.separable = separable
     self.relu_before = relu_before
@@ -229,6 +240,13 @@ class ConvBN(keras.layers.Layer):
     self.bn = BatchNorm(filters, moving_stats=moving_stats, name="bn")
     self.built = True
 
+  def get_config(self):
+    return {**super().get_config(), "in_channels": self.in_channels,
+            "filters": self.filters, "kernel_size": self.kernel_size,
+            "strides": self.strides, "separable": self.separable,
+            "relu_before": self.relu_before, "relu_after": self.relu_after,
+            "moving_stats": self.moving_stats}
+
   def call(self, x, training=False):
     if self.relu_before:
       x = tf.nn.relu(x)
@@ -242,6 +260,7 @@ class ConvBN(keras.layers.Layer):
     return tf.nn.relu(x) if self.relu_after else x
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class ConvBranch(keras.layers.Layer):
   """Macro ops 0-3 (§2.3): 1x1 conv-BN-ReLU, then kxk (sep)conv-BN-ReLU.
 
@@ -252,6 +271,9 @@ class ConvBranch(keras.layers.Layer):
   def __init__(self, in_channels: int, filters: int, kernel_size: int, *,
                separable: bool = False, moving_stats: bool = True, **kwargs):
     super().__init__(**kwargs)
+    self._config = dict(in_channels=in_channels, filters=filters,
+                        kernel_size=kernel_size, separable=separable,
+                        moving_stats=moving_stats)
     self.inp = ConvBN(in_channels, filters, 1, relu_after=True,
                       moving_stats=moving_stats, name="inp_conv")
     self.out = ConvBN(filters, filters, kernel_size, separable=separable,
@@ -259,25 +281,35 @@ class ConvBranch(keras.layers.Layer):
                       name="out_conv")
     self.built = True
 
+  def get_config(self):
+    return {**super().get_config(), **self._config}
+
   def call(self, x, training=False):
     return self.out(self.inp(x, training=training), training=training)
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class PoolBranch(keras.layers.Layer):
   """Macro ops 4-5 (§2.3): 1x1 conv-BN-ReLU, then 3x3 stride-1 avg/max pool."""
 
   def __init__(self, in_channels: int, filters: int, kind: str, *,
                moving_stats: bool = True, **kwargs):
     super().__init__(**kwargs)
+    self._config = dict(in_channels=in_channels, filters=filters, kind=kind,
+                        moving_stats=moving_stats)
     self.kind = kind
     self.inp = ConvBN(in_channels, filters, 1, relu_after=True,
                       moving_stats=moving_stats, name="inp_conv")
     self.built = True
 
+  def get_config(self):
+    return {**super().get_config(), **self._config}
+
   def call(self, x, training=False):
     return pool2d(self.inp(x, training=training), self.kind)
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class SepConvStack(keras.layers.Layer):
   """Micro ops 0-1 (§2.4): ``num_stacks`` x (ReLU -> sepconv kxk -> BN).
 
@@ -288,6 +320,9 @@ class SepConvStack(keras.layers.Layer):
                strides: int = 1, num_stacks: int = 2,
                moving_stats: bool = True, **kwargs):
     super().__init__(**kwargs)
+    self._config = dict(in_channels=in_channels, filters=filters,
+                        kernel_size=kernel_size, strides=strides,
+                        num_stacks=num_stacks, moving_stats=moving_stats)
     self.stacks = [
         ConvBN(in_channels if i == 0 else filters, filters, kernel_size,
                strides=strides if i == 0 else 1, separable=True,
@@ -295,6 +330,9 @@ class SepConvStack(keras.layers.Layer):
                name=f"stack_{i}")
         for i in range(num_stacks)]
     self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), **self._config}
 
   def call(self, x, training=False):
     for stack in self.stacks:
@@ -368,6 +406,7 @@ class SepConvTable(keras.layers.Layer):
     return x
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class FactorizedReduction(keras.layers.Layer):
   """Halves the resolution without dropping pixels (official ENAS children).
 
@@ -381,6 +420,8 @@ class FactorizedReduction(keras.layers.Layer):
     super().__init__(**kwargs)
     if filters % 2:
       raise ValueError(f"factorized reduction needs even filters, got {filters}")
+    self._config = dict(in_channels=in_channels, filters=filters,
+                        relu_before=relu_before, moving_stats=moving_stats)
     self.relu_before = relu_before
     init = he_normal(in_channels)
     self.path1 = self.add_weight(shape=(1, 1, in_channels, filters // 2),
@@ -389,6 +430,9 @@ class FactorizedReduction(keras.layers.Layer):
                                  initializer=init, name="path2")
     self.bn = BatchNorm(filters, moving_stats=moving_stats, name="bn")
     self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), **self._config}
 
   def call(self, x, training=False):
     if self.relu_before:
@@ -399,6 +443,7 @@ class FactorizedReduction(keras.layers.Layer):
     return self.bn(tf.concat([path1, path2], axis=-1), training=training)
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class AuxHead(keras.layers.Layer):
   """Micro auxiliary classifier (official ``aux_head``).
 
@@ -411,6 +456,8 @@ class AuxHead(keras.layers.Layer):
   def __init__(self, in_channels: int, spatial: int, num_classes: int, *,
                moving_stats: bool = False, **kwargs):
     super().__init__(**kwargs)
+    self._config = dict(in_channels=in_channels, spatial=spatial,
+                        num_classes=num_classes, moving_stats=moving_stats)
     pooled = (spatial - 5) // 3 + 1
     if pooled < 1:
       raise ValueError(
@@ -423,6 +470,9 @@ class AuxHead(keras.layers.Layer):
     self.fc = self.add_weight(shape=(768, num_classes),
                               initializer=he_normal(768), name="fc")
     self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), **self._config}
 
   def call(self, x, training=True):
     x = pool2d(tf.nn.relu(x), "avg", strides=3, size=5, padding="VALID")

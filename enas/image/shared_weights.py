@@ -46,6 +46,7 @@ from typing import Any, Sequence
 import gin
 import numpy as np
 
+from child import datasets as _datasets  # noqa: F401  (registers OwnImagesConfig for gin bindings)
 from controller import errors
 from controller import search_space as ss
 from enas import checkpoint

@@ -41,6 +41,7 @@ from enas.macro import ops as macro_ops
 from enas.macro import space as space_lib
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class MacroFinalModel(keras.Model):
   """A fixed macro architecture (see the module docstring).
 
@@ -58,6 +59,8 @@ class MacroFinalModel(keras.Model):
                name: str = "macro_final"):
     super().__init__(name=name)
     self.arc = arc
+    self.num_classes = num_classes
+    self.out_filters = out_filters
     self.image_shape = tuple(int(d) for d in input_shape)
     self.keep_prob = keep_prob
     self.aux_head = None
@@ -85,6 +88,18 @@ class MacroFinalModel(keras.Model):
         shape=(f, num_classes), initializer=image_ops.he_normal(f),
         name="classifier")
     self.built = True
+
+  def get_config(self):
+    """The constructor's arguments, the architecture as its official text."""
+    return {"arc": " ".join(str(t) for t in self.arc.to_tokens()),
+            "input_shape": list(self.image_shape),
+            "num_classes": self.num_classes, "out_filters": self.out_filters,
+            "keep_prob": self.keep_prob, "name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(space_lib.decode_macro(config.pop("arc")), **config)
 
   def call(self, images, training=False):
     """Logits ``[N, num_classes]``."""

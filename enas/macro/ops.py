@@ -32,6 +32,7 @@ import keras
 from enas.image import ops as image_ops
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class FixedOp(keras.layers.Layer):
   """A macro op of the final model: ReLU-1x1-BN, then a conv or a pool.
 
@@ -46,6 +47,9 @@ class FixedOp(keras.layers.Layer):
     super().__init__(**kwargs)
     self.op = op
     self.pool = pool
+    self._config = dict(op=op, in_channels=in_channels, filters=filters,
+                        kernel_size=kernel_size, separable=separable,
+                        pool=pool)
     self.inp = image_ops.ConvBN(in_channels, filters, 1, relu_before=True,
                                 name="inp_conv")
     self.conv = None
@@ -54,6 +58,9 @@ class FixedOp(keras.layers.Layer):
                                    separable=separable, relu_before=True,
                                    name=f"out_conv{kernel_size}")
     self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), **self._config}
 
   def call(self, x, training=False):
     x = self.inp(x, training=training)

@@ -71,6 +71,14 @@ CELL_OUTPUTS = ("concat", "conv1x1")
 """Cell output layouts: official bare concatenation, or ReLU-conv1x1-BN."""
 
 
+def _parse_cell(text: str) -> space_lib.MicroCell:
+  """A cell from its `MicroCell.to_string` text."""
+  tokens = [int(t) for t in text.split()]
+  return space_lib.MicroCell(tuple(space_lib.MicroNode(*tokens[i:i + 4])
+                                   for i in range(0, len(tokens), 4)))
+
+
+@keras.saving.register_keras_serializable(package="rlnas")
 class FinalCell(keras.layers.Layer):
   """One fixed micro cell of the final model (§2.4; see the module doc).
 
@@ -85,18 +93,20 @@ class FinalCell(keras.layers.Layer):
     output_channels: ``k F_c`` for k loose ends (concat), or F_c (conv1x1).
   """
 
-  def __init__(self, cell: space_lib.MicroCell,
+  def __init__(self, cell: space_lib.MicroCell | str,
                input_shapes: Sequence[tuple[int, int]], filters: int, *,
-               reduction: bool, drop_path: final_common.DropPath | None,
+               reduction: bool, drop_path: final_common.DropPath | dict | None,
                cell_output: str = "concat", **kwargs):
     """Builds the calibration, the chosen ops and the output.
 
     Args:
-      cell: the decoded cell.
+      cell: the decoded cell, or its `MicroCell.to_string` text (from
+        `get_config`).
       input_shapes: ``(size, channels)`` of the two inputs.
       filters: F_c, the width of every node.
       reduction: ops on the cell inputs have stride 2.
-      drop_path: applied to sep-conv and pool branches while training.
+      drop_path: applied to sep-conv and pool branches while training (a
+        `DropPath`, its serialized config, or None).
       cell_output: 'concat' (official, with ``layer_base``) or 'conv1x1'.
 
     Raises:
@@ -106,6 +116,12 @@ class FinalCell(keras.layers.Layer):
     if cell_output not in CELL_OUTPUTS:
       raise ValueError(f"micro cell_output must be one of {CELL_OUTPUTS}, "
                        f"got {cell_output!r}")
+    if isinstance(cell, str):
+      cell = _parse_cell(cell)
+    if isinstance(drop_path, dict):
+      drop_path = keras.saving.deserialize_keras_object(drop_path)
+    self.input_shapes = [[int(d) for d in shape] for shape in input_shapes]
+    self.filters = filters
     (h0, c0), (h1, c1) = input_shapes
     f = filters
     self.cell = cell
@@ -117,7 +133,7 @@ class FinalCell(keras.layers.Layer):
     self.calibrate_0 = None
     self.calibrate_1 = None
     if h0 != h1:
-      if h0 != 2 * h1:
+      if (h0 + 1) // 2 != h1:  # stride 2, SAME: odd sizes round up
         raise ValueError(f"cell inputs of sizes {h0} and {h1}")
       self.calibrate_0 = image_ops.FactorizedReduction(
           c0, f, relu_before=True, name="calib_0")
@@ -151,8 +167,16 @@ class FinalCell(keras.layers.Layer):
       self.out = image_ops.ConvBN(len(self.loose_ends) * f, f, 1,
                                   relu_before=True, name="out_conv")
       self.output_channels = f
-    self.output_size = h1 // 2 if reduction else h1
+    self.output_size = (h1 + 1) // 2 if reduction else h1
     self.built = True
+
+  def get_config(self):
+    drop_path = self.drop_path
+    return {**super().get_config(), "cell": self.cell.to_string(),
+            "input_shapes": self.input_shapes, "filters": self.filters,
+            "reduction": self.reduction, "cell_output": self.cell_output,
+            "drop_path": (None if drop_path is None else
+                          keras.saving.serialize_keras_object(drop_path))}
 
   def _branch(self, x, spec, stride, layer, progress, training):
     x = spec.fixed_branch(x, layer, stride, training)
@@ -183,6 +207,7 @@ class FinalCell(keras.layers.Layer):
     return out if self.out is None else self.out(out, training=training)
 
 
+@keras.saving.register_keras_serializable(package="rlnas")
 class MicroFinalModel(keras.Model):
   """A fixed micro architecture (see the module docstring).
 
@@ -209,6 +234,9 @@ class MicroFinalModel(keras.Model):
     super().__init__(name=name)
     self.cell_output = cell_output
     self.arc = arc
+    self.num_classes = num_classes
+    self.out_filters = out_filters
+    self.drop_path_keep_prob = drop_path_keep_prob
     self.image_shape = tuple(int(d) for d in input_shape)
     self.keep_prob = keep_prob
     self.num_layers = num_layers
@@ -249,6 +277,20 @@ class MicroFinalModel(keras.Model):
         shape=(width, num_classes), initializer=image_ops.he_normal(width),
         name="classifier")
     self.built = True
+
+  def get_config(self):
+    """The constructor's arguments, the architecture as its official text."""
+    return {"arc": self.arc.to_string(), "input_shape": list(self.image_shape),
+            "num_classes": self.num_classes, "num_layers": self.num_layers,
+            "out_filters": self.out_filters, "keep_prob": self.keep_prob,
+            "aux_head": self.aux_index is not None,
+            "drop_path_keep_prob": self.drop_path_keep_prob,
+            "cell_output": self.cell_output, "name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(space_lib.decode_micro(config.pop("arc")), **config)
 
   def call(self, images, training=False):
     """Logits, or ``(logits, aux_logits)`` when the model has an aux head.

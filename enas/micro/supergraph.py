@@ -95,7 +95,7 @@ class SharedCell(keras.layers.Layer):
     self.ops = micro_ops.OPS[:num_ops]
     calibrate = [None, None]
     if h0 != h1:
-      if h0 != 2 * h1:
+      if (h0 + 1) // 2 != h1:  # stride 2, SAME: odd sizes round up
         raise ValueError(f"cell inputs of sizes {h0} and {h1}")
       calibrate[0] = image_ops.FactorizedReduction(
           c0, filters, relu_before=True, moving_stats=False, name="calib_0")
@@ -260,7 +260,7 @@ class MicroSupergraph(image_ops.SharedWeightModel):
         f *= 2
         self.cell_reductions.append(image_ops.FactorizedReduction(
             shapes[1][2], f, moving_stats=False, name=f"cell_{layer}_reduce"))
-        shapes = [shapes[1], (shapes[1][0] // 2,) * 2 + (f,)]
+        shapes = [shapes[1], ((shapes[1][0] + 1) // 2,) * 2 + (f,)]
       self.cells.append(SharedCell(shapes, f, self.num_nodes, self.num_ops,
                                    name=f"cell_{layer}"))
       shapes = [shapes[1], (shapes[1][0], shapes[1][1], f)]

@@ -375,6 +375,11 @@ class FinalRnnLM(tf.Module):
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
     return nll, top if self.penalties_after_output_dropout else outputs, last
 
+  def logits(self, x, state) -> tuple[tf.Tensor, tf.Tensor]:
+    """Next-word logits ``[B, T, V]`` of ``x [B, T]`` without dropout, and the last state."""
+    outputs, last = self.recur(tf.nn.embedding_lookup(self.embedding, x), state)
+    return tf.einsum("bth,vh->btv", outputs, self.embedding), last
+
   def objective(self, nll, outputs, batch) -> tf.Tensor:
     """``sum NLL / B`` + l2 + slowness + activation penalties."""
     total = tf.reduce_sum(nll) / batch
@@ -513,6 +518,37 @@ def save_weights(model: FinalRnnLM, output_dir: str) -> str:
   return path
 
 
+def export(model: FinalRnnLM, output_dir: str, vocab=None) -> dict[str, str]:
+  """Writes ``saved_model/`` (and ``vocab.txt`` given `vocab`) to `output_dir`.
+
+  No ``model.keras``: `FinalRnnLM` is a `tf.Module`, not a Keras model (its
+  weights are also in ``weights.npz``, `save_weights`). The SavedModel has two
+  signatures (`child.export`): ``serving_default`` maps ``ids`` (int32
+  ``[batch, time]``) to ``logits`` (``[batch, time, vocab]``, no dropout)
+  and ``state`` (the state after the last step), starting from the zero
+  state; ``step`` takes ``ids`` and ``state`` (``[batch, state_size]``) to
+  carry the state from one window to the next.
+  """
+  from child import export as export_lib  # pylint: disable=g-import-not-at-top
+  ids_spec = tf.TensorSpec([None, None], tf.int32, name="ids")
+  state_spec = tf.TensorSpec([None, model.state_size], tf.float32, name="state")
+
+  def serve(ids):
+    logits, last = model.logits(ids, model.initial_state(tf.shape(ids)[0]))
+    return {"logits": logits, "state": last}
+
+  def step(ids, state):
+    logits, last = model.logits(ids, state)
+    return {"logits": logits, "state": last}
+
+  paths = {"saved_model": export_lib.save_module_endpoints(
+      model.variables_list, output_dir,
+      {"serve": (serve, [ids_spec]), "step": (step, [ids_spec, state_spec])})}
+  if vocab is not None:
+    paths["vocab"] = export_lib.save_vocab(vocab, output_dir)
+  return paths
+
+
 def _limit(ids: np.ndarray, max_tokens: int | None) -> np.ndarray:
   return ids if max_tokens is None else ids[:max_tokens]
 
@@ -585,6 +621,7 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus,
     return "non-finite test perplexity"
   if output_dir:
     save_weights(model, output_dir)
+    export(model, output_dir, corpus.vocab)
   if latency is not None and latency.runs > 0:
     ids = tf.zeros((latency.batch_size, config.bptt), tf.int32)
     state = model.initial_state(latency.batch_size)
@@ -605,7 +642,8 @@ def train_final_rnn(arc: Any, config: RnnFinalConfig, seed: int, output_dir: str
     seed: seeds the weights and the dropout masks.
     output_dir: if given, the final (averaged, with ASGD) weights go to
       ``output_dir/weights.npz`` (rebuild with `build_model` and
-      `FinalRnnLM.set_weights` to load them).
+      `FinalRnnLM.set_weights` to load them), and the model for serving to
+      ``saved_model/`` with its ``vocab.txt`` (`export`).
     corpus: the PTB ids (``train``, ``valid``, ``test``, ``vocab``); None
       loads `child.datasets.load_ptb(config.data_dir)`.
     latency: with ``runs > 0``, also time one forward pass (with the NLL) of
