@@ -121,6 +121,7 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   import gin  # pylint: disable=g-import-not-at-top
   from runner import experiment  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from runner import tasks  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from runner import tensorboard  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   if not gin_files:
     raise UsageError("pass at least one --gin_file (see gin/)")
   for path in gin_files:
@@ -162,13 +163,15 @@ def run_search(gin_files, gin_bindings, output_dir, *, seed, resume,
   import gin  # pylint: disable=g-import-not-at-top
   from runner import experiment as experiment_lib  # pylint: disable=g-import-not-at-top
   from runner import loop  # pylint: disable=g-import-not-at-top
+  from runner import tensorboard  # pylint: disable=g-import-not-at-top
   run = run_dir_lib.RunDir(output_dir)
   try:
     if not resumed:
       run.write_config(gin.config_str())
     experiment = experiment_lib.make_experiment(seed)
+    observer = tensorboard.TensorBoardObserver(run.file(tensorboard.LOGDIR), parse=experiment.evaluator.parse)
     best = loop.run_search(run, experiment.strategy, experiment.evaluator,
-                           experiment.budget, seed)
+                           experiment.budget, seed, observers=[observer])
   except Exception:
     # A fresh run that failed before any child or epoch finished leaves no
     # directory behind, so the same command can simply be run again once
