@@ -103,7 +103,7 @@ class Bar:
     parts = [f"{self.label} {count}"]
     if self.done:
       parts.append(format_rate(self.done, seconds, self.unit))
-      if self.total:
+      if self.total and self.done < self.total:
         parts.append(f"ETA {format_duration(eta_seconds(self.done, self.total, seconds))}")
     return " ".join(parts)
 

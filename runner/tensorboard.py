@@ -45,6 +45,7 @@ from typing import Any, Callable
 import gin
 
 from child import summaries
+from controller import search_space as ss
 
 LOGDIR = "tensorboard"
 """The event files' folder in a run or output directory."""
@@ -228,13 +229,16 @@ def _best_text(best: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------ final training
 def final_hparams(task, arc, seed: int, name: str | None = None) -> dict[str, Any]:
-  """HParams of a final training: the architecture, the seed, and every
-  scalar setting of the task's config dataclasses (``Class.field``)."""
+  """HParams of a final training: the architecture, its space, the seed, and
+  every scalar setting of the task's config dataclasses (``Class.field``)."""
   values: dict[str, Any] = {"arc": str(arc), "seed": seed, "task": type(task).__name__}
+  if isinstance(getattr(task, "space", None), ss.SearchSpace):
+    values["space"] = task.space.name
   if name is not None:
     values["name"] = name
   for value in vars(task).values():
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if (dataclasses.is_dataclass(value) and not isinstance(value, type)
+        and not isinstance(value, ss.SearchSpace)):
       for field in dataclasses.fields(value):
         setting = getattr(value, field.name)
         if isinstance(setting, (bool, int, float, str)):

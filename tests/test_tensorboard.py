@@ -177,6 +177,7 @@ def test_a_final_training_logs_its_epochs_and_hparams(tmp_path):
     assert steps(events, tag) == [1, 2], tag
   assert events["result/test_accuracy"][0][1] == pytest.approx(record["test_accuracy"])
   hparams = tensorboard.final_hparams(task, arc, 3, "zeros")
-  assert hparams["seed"] == 3 and hparams["ChildTrainerConfig.epochs"] == 2
+  assert hparams["seed"] == 3 and hparams["ChildTrainerConfig.epochs"] == 2 and hparams["space"] == "nas_cnn"
+  assert not [k for k in hparams if k.startswith("SearchSpace.")]
   assert "_hparams_/session_start_info" in events
   assert np.isfinite([v for _, v in events["final/train_loss"]]).all()
