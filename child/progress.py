@@ -88,7 +88,11 @@ def pace(done: int, total: int, seconds: float, unit: str) -> str:
 
 
 class Bar:
-  """One loop's counter; drawn with the others still running (see module doc)."""
+  """One loop's counter; drawn with the others still running (see module doc).
+
+  The rate leaves out the first item once a second one is done: the first
+  step of a loop often pays for tracing and compiling.
+  """
 
   def __init__(self, label: str, total: int | None, unit: str):
     self.label = label
@@ -96,15 +100,24 @@ class Bar:
     self.unit = unit
     self.done = 0
     self.started = time.monotonic()
+    self.first_done: float | None = None
+
+  def advance(self) -> None:
+    self.done += 1
+    if self.done == 1:
+      self.first_done = time.monotonic()
 
   def text(self, now: float) -> str:
-    seconds = now - self.started
     count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
     parts = [f"{self.label} {count}"]
     if self.done:
-      parts.append(format_rate(self.done, seconds, self.unit))
-      if self.total and self.done < self.total:
-        parts.append(f"ETA {format_duration(eta_seconds(self.done, self.total, seconds))}")
+      done, seconds = self.done, now - self.started
+      if done > 1:
+        done, seconds = done - 1, now - self.first_done
+      left = None if self.total is None else self.total - self.done
+      parts.append(format_rate(done, seconds, self.unit))
+      if left:
+        parts.append(f"ETA {format_duration(eta_seconds(done, done + left, seconds))}")
     return " ".join(parts)
 
 
@@ -179,7 +192,7 @@ def track(iterable: Iterable[T], label: str, total: int | None = None,
     _DISPLAY.draw(force=True)
     for item in iterable:
       yield item
-      bar.done += 1
+      bar.advance()
       _DISPLAY.draw()
   finally:
     if bar in _DISPLAY.bars:

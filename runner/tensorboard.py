@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shutil
 import tempfile
 from typing import Any, Callable
 
@@ -191,11 +192,14 @@ def architecture_image(arc):
     from runner import pictures  # pylint: disable=g-import-not-at-top
   except ImportError:
     return None
+  if shutil.which("dot") is None:   # only the DOT text could be written
+    return None
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:
     with tempfile.TemporaryDirectory() as tmp:
       path = os.path.join(tmp, "arc.png")
-      pictures.write_picture(arc, path)
+      if path not in pictures.write_picture(arc, path):
+        return None
       with open(path, "rb") as f:
         png = f.read()
     return tf.io.decode_png(png, channels=3)

@@ -59,3 +59,12 @@ def test_a_terminal_gets_one_redrawn_line_of_every_running_loop(monkeypatch):
   assert "epoch 1/2" in text and "ETA" in text.split("epoch 1/2")[1]
   assert text.endswith("\r\x1b[K")                  # cleared when done
   assert lines == ["epoch line", "epoch line"]
+
+
+def test_a_bar_leaves_the_first_item_out_of_its_rate(monkeypatch):
+  clock = iter([0.0, 10.0, 11.0, 12.0])                # the first step compiles
+  monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+  bar = progress.Bar("step", 5, "step")
+  for _ in range(3):
+    bar.advance()
+  assert bar.text(12.0) == "step 3/5 1.0/s ETA 2s"

@@ -54,6 +54,7 @@ def fixture_pictures(monkeypatch):
   module = types.ModuleType("runner.pictures")
   module.write_picture = write_picture
   monkeypatch.setitem(sys.modules, "runner.pictures", module)
+  monkeypatch.setattr(tensorboard.shutil, "which", lambda name: f"/usr/bin/{name}")
   return drawn
 
 
