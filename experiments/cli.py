@@ -122,6 +122,7 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   from runner import experiment  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from runner import retrain  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from runner import tasks  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from runner import tensorboard  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   if not gin_files:
     raise UsageError("pass at least one --gin_file (see gin/)")
   for path in gin_files:
@@ -165,14 +166,17 @@ def run_search(gin_files, gin_bindings, output_dir, *, seed, resume,
   from runner import retrain  # pylint: disable=g-import-not-at-top
   retrain.Retrain()  # a bad retraining setting stops before the search
   resumed = run_dir_lib.prepare(output_dir, resume=resume, overwrite=overwrite)
+  from runner import tensorboard  # pylint: disable=g-import-not-at-top
   run = run_dir_lib.RunDir(output_dir)
   try:
     if not resumed:
       run.write_config(gin.config_str())
     experiment = experiment_lib.make_experiment(seed)
+    observer = tensorboard.TensorBoardObserver(run.file(tensorboard.LOGDIR), parse=experiment.evaluator.parse)
     best = loop.run_search(run, experiment.strategy, experiment.evaluator,
                            experiment.budget, seed,
-                           objective=experiment.objective)
+                           objective=experiment.objective,
+                           observers=[observer])
   except Exception:
     # A fresh run that failed before any child or epoch finished leaves no
     # directory behind, so the same command can simply be run again once

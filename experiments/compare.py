@@ -80,6 +80,7 @@ def main(argv):
       raise cli.UsageError("pass --output_dir")
     from runner import run_dir  # pylint: disable=g-import-not-at-top
     from runner import tasks  # pylint: disable=g-import-not-at-top
+    from runner import tensorboard  # pylint: disable=g-import-not-at-top
     task = tasks.make_task()
     candidates = [(name, task.parse(text)) for name, text in _candidates(task)]
     if not candidates:
@@ -99,7 +100,7 @@ def main(argv):
             FLAGS.output_dir, f"{name.replace(' ', '_').replace('/', '_')}"
             f"-seed{seed}")
         os.makedirs(run_path, exist_ok=True)
-        record = task.evaluate(arc, seed, final_dir=run_path)
+        record = tensorboard.evaluate_logged(task, arc, seed, run_path, name=name)
         record = dict(record, name=name, arc=str(arc), seed=seed)
         results.append(record)
         run_dir.atomic_write_json(path, {"results": results})

@@ -39,7 +39,8 @@ def main(argv):
     if not FLAGS.output_dir:
       raise cli.UsageError("pass --output_dir")
     run_dir.prepare(FLAGS.output_dir, resume=False, overwrite=FLAGS.overwrite)
-    result = task.evaluate(arc, FLAGS.seed, final_dir=FLAGS.output_dir)
+    from runner import tensorboard  # pylint: disable=g-import-not-at-top
+    result = tensorboard.evaluate_logged(task, arc, FLAGS.seed, FLAGS.output_dir)
     result = dict(result, arc=str(arc), space=task.space.name,
                   seed=FLAGS.seed)
     run_dir.atomic_write_json(os.path.join(FLAGS.output_dir, "result.json"),

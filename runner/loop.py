@@ -52,6 +52,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 import gin
 import numpy as np
 
+from child import progress
 from controller import errors
 from controller import search_space as ss
 from controller import strategy as strategy_lib
@@ -186,11 +187,30 @@ def child_seed(seed: int, index: int) -> int:
   return (seed * 1_000_003 + index) % (2**31 - 1)
 
 
+class Observer(Protocol):
+  """Watches a search (e.g. `runner.tensorboard.TensorBoardObserver`).
+
+  The loop calls it after it has written what it passes: each evaluated
+  architecture's ``architectures.jsonl`` record, each round's
+  ``rounds.jsonl`` line, and the result (``best.json``; ``{}`` if nothing
+  succeeded). It must not change them.
+  """
+
+  def on_record(self, record: dict[str, Any]) -> None:
+    """An evaluated architecture (one ``architectures.jsonl`` line)."""
+
+  def on_round(self, summary: dict[str, Any]) -> None:
+    """A finished round (one ``rounds.jsonl`` line)."""
+
+  def on_result(self, best: dict[str, Any]) -> None:
+    """The search's result, after the last round."""
+
+
 def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
                evaluator: Evaluator, budget: SearchBudget, seed: int,
                log: Callable[[str], None] = print,
-               objective: objective_lib.Objective | None = None
-               ) -> dict[str, Any]:
+               objective: objective_lib.Objective | None = None,
+               observers: Sequence[Observer] = ()) -> dict[str, Any]:
   """Runs (or resumes) a search in `run`; returns the best.json record.
 
   Args:
@@ -202,6 +222,7 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
     log: receives progress lines.
     objective: turns each record's reward into a multi-objective one (and
       derive's scores); None: the evaluator's rewards as they are.
+    observers: told of every record, round and the result (`Observer`).
 
   Returns:
     The result, also written to ``best.json``; ``{}`` when no architecture
@@ -213,20 +234,22 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
   """
   if objective is not None:
     objective.check(evaluator)
+  log = progress.above_bars(log)
   start_round = _restore(run, strategy, evaluator, log)
   records = _records_to_keep(run, start_round, evaluator.reuses_finished)
   finished = {(r["round"], r["controller_step"], r["slot"]): r
               for r in records if r["round"] == start_round}
   started = time.time()
   try:
-    for round_index in range(start_round, budget.rounds):
+    for round_index in progress.track(range(start_round, budget.rounds), evaluator.round_name,
+                                      unit=evaluator.round_name):
       round_started = time.time()
       first = round_index * budget.samples_per_round
       metrics = evaluator.start_round(round_index, first, strategy)
       evaluated: list[dict[str, Any]] = []
       strategy_metrics: dict[str, float] = {}
       entropies: list[float] = []
-      for update in range(budget.updates_per_round):
+      for update in progress.track(range(budget.updates_per_round), "controller update", unit="update"):
         step = round_index * budget.updates_per_round + update
         base = first + update * budget.samples_per_update
         samples = strategy.ask(budget.samples_per_update)
@@ -241,12 +264,13 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
           else:
             jobs.append(Job(slot, base + slot, sample.arc,
                             child_seed(seed, base + slot)))
-        for slot, result in evaluator.evaluate(jobs):
+        for slot, result in progress.track(evaluator.evaluate(jobs), "child", total=len(jobs), unit="child"):
           record = _with_objective(objective, dict(
               result, index=base + slot, slot=slot, round=round_index,
               controller_step=step, phase=evaluator.phase,
               arc=samples[slot].arc.to_string()))
           run.append_child(record)
+          _notify(observers, "on_record", record)
           records.append(record)
           evaluated.append(record)
           rewards[slot] = record["reward"]
@@ -259,6 +283,7 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
                               entropies, evaluated,
                               time.time() - round_started)
       run.append_jsonl(ROUNDS, summary)
+      _notify(observers, "on_round", summary)
       arrays = {f"strategy/{k}": v for k, v in strategy.state().items()}
       arrays.update({f"evaluator/{k}": v
                      for k, v in evaluator.state().items()})
@@ -270,13 +295,22 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
         if best is not None:
           run.write_best(_result_of_record(best, evaluator))
       log(_round_line(summary, evaluator.round_name, budget.rounds,
-                      time.time() - started, evaluator.phase))
+                      time.time() - started, evaluator.phase,
+                      pace=progress.pace(round_index + 1 - start_round, budget.rounds - start_round,
+                                         time.time() - started, evaluator.round_name)))
     best = derive(strategy, evaluator, records, seed, objective)
   finally:
     evaluator.close()
+    progress.reset()
   if best:
     run.write_best(best)
+  _notify(observers, "on_result", best)
   return best
+
+
+def _notify(observers: Sequence[Observer], event: str, value: dict[str, Any]) -> None:
+  for observer in observers:
+    getattr(observer, event)(value)
 
 
 def describe_record(record: dict[str, Any]) -> str:
@@ -421,7 +455,7 @@ def _round_record(round_index: int, metrics: dict[str, Any],
 
 
 def _round_line(record: dict[str, Any], round_name: str, rounds: int,
-                elapsed: float, phase: str | None = None) -> str:
+                elapsed: float, phase: str | None = None, pace: str = "") -> str:
   """The progress line of a round; its scores are labelled with `phase`."""
   def num(value, spec):
     return "-" if value is None else format(value, spec)
@@ -439,7 +473,8 @@ def _round_line(record: dict[str, Any], round_name: str, rounds: int,
   if record["failed"]:
     parts.append(f"({record['failed']} failed)")
   parts.append(f"| entropy {num(record['controller_entropy'], '.2f')} "
-               f"baseline {num(record['baseline'], '.4f')} | {elapsed:.0f}s")
+               f"baseline {num(record['baseline'], '.4f')} | {elapsed:.0f}s"
+               + (f" ({pace})" if pace else ""))
   line = " ".join(parts)
   if record["best_sampled"]:
     best = record["best_sampled"][0]

@@ -28,6 +28,8 @@ import tensorflow as tf
 from child import latency as latency_lib
 from child import outcome
 from child.nas_cnn import cost as cost_lib
+from child import progress
+from child import summaries
 from child.nas_cnn.builder import ConvLayer, build_cnn, count_params
 
 _EVAL_BATCH = 1024
@@ -192,15 +194,17 @@ def _train(layers, dataset, config: ChildTrainerConfig, seed: int,
   x_valid = np.asarray(dataset.x_valid, np.float32)
   y_valid = np.asarray(dataset.y_valid, np.int32)
   base = tf.data.Dataset.from_tensor_slices((x_train, y_train))
-  for epoch in range(1, config.epochs + 1):
+  for epoch in progress.track(range(1, config.epochs + 1), "child epoch", unit="epoch"):
     losses = [train_step(x, y) for x, y in
-              _train_batches(base, len(x_train), config, seed, epoch)]
+              progress.track(_train_batches(base, len(x_train), config, seed, epoch), "step", unit="step")]
     if not math.isfinite(float(tf.add_n(losses))):
       return f"non-finite loss at epoch {epoch}"
     accuracy, finite = _validate(eval_step, x_valid, y_valid)
     if not finite:
       return f"non-finite validation output at epoch {epoch}"
     accuracies.append(accuracy)
+    summaries.epoch(epoch, train_loss=float(tf.add_n(losses)) / len(losses), valid_accuracy=accuracy,
+                    lr=config.learning_rate)
   measured["reward"] = reward_from_accuracies(
       accuracies, config.reward_last_k, config.reward_power)
   measured["valid_accuracy"] = max(accuracies[-config.reward_last_k:])

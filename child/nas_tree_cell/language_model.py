@@ -49,6 +49,8 @@ from keras import ops
 from child import latency as latency_lib
 from child import lm
 from child import outcome
+from child import progress
+from child import summaries
 from child.datasets import batchify
 from child.nas_tree_cell import cost as cost_lib
 from child.nas_tree_cell.cell import CellLike, cell_factory as make_cell_factory
@@ -270,7 +272,8 @@ def run_epoch(step, data: np.ndarray, bptt: int, states,
     NonFiniteLossError: a window's loss is NaN or infinite.
   """
   losses = []
-  for x, y in lm.windows(data, bptt):
+  windows = len(range(0, data.shape[1] - 1, bptt))
+  for x, y in progress.track(lm.windows(data, bptt), "step", total=min(windows, max_steps or windows), unit="step"):
     if max_steps is not None and len(losses) >= max_steps:
       break
     nll, states = step(tf.constant(x), tf.constant(y), states)
@@ -477,11 +480,12 @@ def _train(spec_or_cell: CellLike, corpus, config: LanguageModelConfig,
   step = make_train_step(model, optimizer, config.clip_norm,
                          config.jit_compile)
   train = batchify(corpus.train, config.batch_size)
-  for epoch in range(config.epochs):
+  for epoch in progress.track(range(config.epochs), "child epoch", unit="epoch"):
     optimizer.learning_rate = config.learning_rate_at(epoch)
-    run_epoch(step, train, config.bptt,
-              model.initial_state(config.batch_size),
-              config.max_steps_per_epoch)
+    result = run_epoch(step, train, config.bptt,
+                       model.initial_state(config.batch_size),
+                       config.max_steps_per_epoch)
+    summaries.epoch(epoch + 1, train_loss=float(np.mean(result.losses)), lr=config.learning_rate_at(epoch))
   valid_ppl = evaluate_perplexity(
       model, _limit(corpus.valid, config.max_eval_tokens),
       config.eval_batch_size, config.bptt)

@@ -35,6 +35,8 @@ import tensorflow as tf
 from child import latency as latency_lib
 from child import datasets as _datasets  # noqa: F401  (registers OwnImagesConfig for gin bindings)
 from child import outcome
+from child import progress as bars  # `progress` is the drop-path schedule below
+from child import summaries
 from controller.search_space import Architecture
 from enas.image import families
 from enas.image import final_common
@@ -245,10 +247,10 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
   total_steps = steps_per_epoch * config.epochs
   progress = getattr(model, "progress", None)
   step = 0
-  for epoch in range(config.epochs):
+  for epoch in bars.track(range(config.epochs), "final epoch", unit="epoch"):
     order = rng.permutation(n)
     losses = []
-    for start in range(0, n, config.batch_size):
+    for start in bars.track(range(0, n, config.batch_size), "step", unit="step"):
       index = order[start:start + config.batch_size]
       images = x_train[index]
       if config.augment or config.cutout_size:
@@ -267,6 +269,7 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
     if len(data.x_valid):
       record["valid_accuracies"].append(_accuracy(
           eval_step, data.x_valid, data.y_valid, config.eval_batch_size))
+    summaries.epoch(epoch + 1, train_loss=mean_loss, lr=lr, valid_accuracy=(record["valid_accuracies"] or [None])[-1])
   record["test_accuracy"] = _accuracy(eval_step, data.x_test, data.y_test,
                                       config.eval_batch_size)
   if output_dir:

@@ -47,6 +47,7 @@ import gin
 import numpy as np
 
 from child import datasets as _datasets  # noqa: F401  (registers OwnImagesConfig for gin bindings)
+from child import progress
 from controller import errors
 from controller import search_space as ss
 from enas import checkpoint
@@ -196,7 +197,7 @@ class ImageSharedWeights:
     order = rng.permutation(len(data.x_train))
     losses, accs, stats = [], [], []
     lr = config.lr_max
-    for step in range(self.steps):
+    for step in progress.track(range(self.steps), "shared step", unit="step"):
       index = order[step * config.batch_size:(step + 1) * config.batch_size]
       images = data.x_train[index]
       if config.augment:

@@ -99,6 +99,8 @@ from child import atomic_files
 from child import latency as latency_lib
 from child import lm
 from child import outcome
+from child import progress
+from child import summaries
 from child.datasets import batchify
 from controller.search_space import Architecture, ArchitectureError
 from enas.recurrent import cost as rnn_cost
@@ -582,12 +584,12 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus,
   valid = _limit(corpus.valid, config.max_eval_tokens)
   cursor, state = 0, model.initial_state(config.batch_size)
   begin = time.perf_counter()
-  for epoch in range(config.epochs):
+  for epoch in progress.track(range(config.epochs), "final epoch", unit="epoch"):
     lr = config.learning_rate_at(epoch)
     if config.max_steps_per_epoch is None:
       cursor, state = 0, model.initial_state(config.batch_size)
     losses = []
-    for _ in range(config.max_steps_per_epoch or len(starts)):
+    for _ in progress.track(range(config.max_steps_per_epoch or len(starts)), "step", unit="step"):
       if cursor == len(starts):
         cursor, state = 0, model.initial_state(config.batch_size)
       start = starts[cursor]
@@ -609,10 +611,13 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus,
       averager.start(epoch + 1)
       measured["asgd_start_epoch"] = epoch + 1
     history.append(valid_ppl)
+    summaries.epoch(epoch + 1, train_loss=mean_loss, valid_ppl=valid_ppl, lr=lr)
     if config.progress:
-      print(f"epoch {epoch + 1}/{config.epochs} lr {lr:.4g} train_ppl {math.exp(min(mean_loss, 709)):.2f} "
+      progress.print_line(
+            f"epoch {epoch + 1}/{config.epochs} lr {lr:.4g} train_ppl {math.exp(min(mean_loss, 709)):.2f} "
             f"valid_ppl {valid_ppl:.2f}{' (averaged)' if averager.started and averager.count else ''} "
-            f"{time.perf_counter() - begin:.0f}s", flush=True)
+            f"{time.perf_counter() - begin:.0f}s "
+            f"({progress.pace(epoch + 1, config.epochs, time.perf_counter() - begin, 'epoch')})")
   averager.assign_average()   # the last validation already used these weights
   measured["valid_ppl"] = history[-1] if history else None
   measured["test_ppl"] = _perplexity(model, _limit(corpus.test, config.max_eval_tokens),

@@ -57,6 +57,7 @@ import gin
 import numpy as np
 
 from child import lm
+from child import progress
 from controller import errors
 from controller import search_space as ss
 from enas import checkpoint
@@ -265,7 +266,7 @@ def _train_epoch(model, strategy, stream: _TrainStream, epoch: int,
   """
   state = model.initial_state(stream.data.shape[0])
   losses, skipped, in_a_row = [], 0, 0
-  for step in range(stream.steps):
+  for step in progress.track(range(stream.steps), "shared step", unit="step"):
     x, y, restarts = stream.window_at(epoch, step)
     if restarts:
       state = model.initial_state(stream.data.shape[0])
