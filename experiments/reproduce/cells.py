@@ -47,7 +47,7 @@ def data_bindings(stage: spec_lib.Stage, scale: str, data_dir: str | None) -> tu
 def dataset_note(table: spec_lib.TableSpec, scale: str, data_dir: str | None) -> str:
   """The data set, as the table's title names it."""
   if scale == "smoke":
-    return "digits / PTB, smoke budget (numbers meaningless)" if table.image_data else "PTB, smoke budget"
+    return ("digits" if table.image_data else "Penn Treebank") + ", smoke budget (numbers meaningless)"
   if table.kind == "params":
     return "no data"
   if not table.image_data:
@@ -57,11 +57,18 @@ def dataset_note(table: spec_lib.TableSpec, scale: str, data_dir: str | None) ->
   return "CIFAR-10"
 
 
+def _quote(text: str) -> str:
+  """Shell quoting that keeps gin's single-quoted strings readable."""
+  if "'" in text and not any(c in text for c in '"$`\\!'):
+    return f'"{text}"'
+  return shlex.quote(text)
+
+
 def command(binary: str, gin: spec_lib.Gin, extra: tuple[str, ...], *args: str) -> str:
   """The stand-alone command that runs the same stage."""
   parts = [f"python -m experiments.{binary}"]
   parts += [f"--gin_file={f}" for f in gin.files]
-  parts += [f"--gin_bindings={shlex.quote(b)}" for b in gin.bindings + extra]
+  parts += ["--gin_bindings=" + _quote(b) for b in gin.bindings + extra]
   return " ".join(parts + list(args))
 
 
@@ -149,7 +156,7 @@ class CellRunner:
       record = task.evaluate(task.parse(arc), seed, final_dir=final_dir)
     finally:
       gin.clear_config()
-    which = f"--arc={shlex.quote(arc)}" if fixed or not arc_file else f"--arc_file={arc_file}"
+    which = f"--arc={_quote(arc)}" if fixed or not arc_file else f"--arc_file={arc_file}"
     out = {k: record.get(k) for k in RETRAINED_KEYS if record.get(k) is not None}
     out["command"] = command("train_final", config, extra, which, f"--seed={seed}",
                              f"--output_dir={final_dir}")
@@ -171,7 +178,7 @@ class CellRunner:
     finally:
       gin.clear_config()
     return {"arc": system.arc, "params": params,
-            "command": command("count_params", config, (), f"--arc={shlex.quote(system.arc)}")}
+            "command": command("count_params", config, (), f"--arc={_quote(system.arc)}")}
 
   # ------------------------------------------------------------------
   def ranking_arcs(self) -> list[str]:

@@ -212,9 +212,11 @@ def _notes(data: dict[str, Any]) -> list[str]:
             "* Search-phase scores are what the search saw (shared weights, or a child's own short "
             "training); retrained scores come from training the architecture from scratch and testing it. "
             "They are never mixed."]
-  commands = [(row["system"], c) for row in data["rows"] for c in row.get("commands", [])]
+  commands = [(row["system"], c) for row in data["rows"] for c in row.get("commands", [])
+              if "-seed" not in c or f"-seed{min(row['seeds'])}" in c]
   if commands:
-    lines += ["", "Commands that produced each row (the same stages as stand-alone binaries):", ""]
+    lines += ["", "Commands that produced each row (the same stages as stand-alone binaries; the first seed's, the "
+              "others differ only in --seed and the -seed<k> directories):", ""]
     lines += [f"* {name}: `{c}`" for name, c in commands]
   return lines
 
