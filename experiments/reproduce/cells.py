@@ -150,6 +150,7 @@ class CellRunner:
     import gin  # pylint: disable=g-import-not-at-top
     config, extra = self._gin(stage)
     final_dir = os.path.join(path, "final")
+    os.makedirs(final_dir, exist_ok=True)
     gin.clear_config()
     try:
       task = cli.configured_task(list(config.files), list(config.bindings + extra))
