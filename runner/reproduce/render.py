@@ -169,7 +169,7 @@ def _search_phase(row: dict[str, Any]) -> str:
   phase = row.get("search_phase")
   if not phase or phase.get("mean") is None:
     return "-"
-  where = {"shared_weights": "shared weights", "from_scratch": "own short training"}.get(phase["phase"],
+  where = {"shared_weights": "shared weights", "from_scratch": "search child trained on its own"}.get(phase["phase"],
                                                                                           phase["phase"])
   return (f"{stats.format_mean_std(phase, _spec(phase['score_key']))} "
           f"{_metric_label(phase['score_key'])}, {where}")
