@@ -156,7 +156,7 @@ def write(root: str, path: str) -> str:
             "disagreement there says nothing certain about the papers' scale.", ""]
   for name, table in tables_lib.TABLES.items():
     lines += [f"## {name}", ""]
-    for scale in ("cpu", "paper"):
+    for scale in ("cpu",) if table.kind == "params" else ("cpu", "paper"):
       data = measured.get((name, scale))
       if data is None:
         status = "not run" if scale == "paper" else "not measured yet"
@@ -165,7 +165,8 @@ def write(root: str, path: str) -> str:
         continue
       text = render.markdown(data)
       lines += ["##" + text.split("\n", 1)[0], text.split("\n", 1)[1], ""]
-    del table
+    if table.kind == "params":
+      lines += ["(Counted at the papers' settings whatever the scale: nothing is trained.)", ""]
   text = "\n".join(lines).rstrip() + "\n"
   from child.atomic_files import atomic_write_bytes  # pylint: disable=g-import-not-at-top
   atomic_write_bytes(path, text.encode())

@@ -325,7 +325,8 @@ NAS_CIFAR10 = TableSpec(
     kind="search", metric="test_accuracy", image_data=True,
     seeds={"paper": 1, "cpu": 2, "smoke": 1},
     reductions={
-        "cpu": "2 seeds (3 do not fit 2 hours); search: gin/nas/fashion_mnist_cpu.gin with 3 updates of 6 children (18 children; paper 12,800), "
+        "cpu": "2 seeds (3 do not fit 2 hours); search: gin/nas/fashion_mnist_cpu.gin with 3 updates of 6 "
+               "children (18 children; paper 12,800), "
                "5 layers (paper 15 / 20 / 39), filters {8,16,24,32} (paper {24,36,48,64}), each child 3 epochs "
                "on 4,000 images, 1,000 held out (paper 50 epochs on 45,000), no depth schedule; retraining: the "
                "best child 6 epochs on the same 4,000 images. v2 predicts strides (1, 2, 3), v3 adds max pooling, "

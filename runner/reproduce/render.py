@@ -208,10 +208,11 @@ def _notes(data: dict[str, Any]) -> list[str]:
   lines = ["", "Notes:", ""]
   lines += [f"* {row['system']}: {row['note']}" for row in data["rows"] if row.get("note")]
   lines += ["* 'verified' marks a published number read from its publication's own text; the others come "
-            "from READMEs, issue threads, released data or renderings and are printed as unverified.",
-            "* Search-phase scores are what the search saw (shared weights, or a search child trained on its "
-            "own); retrained scores come from training the architecture from scratch and testing it. "
-            "They are never mixed."]
+            "from READMEs, issue threads, released data or renderings and are printed as unverified."]
+  if data["kind"] != "params":
+    lines += ["* Search-phase scores are what the search saw (shared weights, or a search child trained on "
+              "its own); retrained scores come from training the architecture from scratch and testing it. "
+              "They are never mixed."]
   commands = [(row["system"], c) for row in data["rows"] for c in row.get("commands", [])
               if "-seed" not in c or f"-seed{min(row['seeds'])}" in c]
   if commands:
