@@ -411,11 +411,13 @@ NAS_PTB = TableSpec(
 # Search cost: NAS (every architecture trained from scratch) vs ENAS (shared
 # weights) on the same space, task and controller.
 
+_NAS_ON_MICRO_BUDGET = {"paper": (20, 5), "cpu": (2, 5), "smoke": (1, 2)}   # (updates, samples per update)
 NAS_ON_MICRO = Stage({
-    name: gin.plus(FROM_SCRATCH, "SearchBudget.rounds = 1", "SearchBudget.updates_per_round = "
-                   f"{updates}", "SearchBudget.samples_per_update = 5",
+    name: gin.plus(FROM_SCRATCH, "SearchBudget.rounds = 1",
+                   f"SearchBudget.updates_per_round = {_NAS_ON_MICRO_BUDGET[name][0]}",
+                   f"SearchBudget.samples_per_update = {_NAS_ON_MICRO_BUDGET[name][1]}",
                    *(("FinalTrainingConfig.num_valid = 5000",) if name == "paper" else ()))
-    for (name, gin), updates in zip(MICRO_FINAL.scales.items(), (20, 2, 1))
+    for name, gin in MICRO_FINAL.scales.items()
 }, data="FinalTrainingConfig", id="nas_micro")
 
 SEARCH_COST = TableSpec(

@@ -191,6 +191,13 @@ def _seconds(stat: dict[str, Any] | None) -> str:
   return f"{stat['mean'] / 60:.1f} min"
 
 
+def _device_hours(stat: dict[str, Any] | None) -> str:
+  """Wall time, and device-hours with the whole machine as the device."""
+  if not stat or stat.get("mean") is None:
+    return "-"
+  return f"{_seconds(stat)} ({stat['mean'] / 3600:.3f} device-hours)"
+
+
 def _params(row: dict[str, Any]) -> str:
   ours = f"{row['params']:,}" if row.get("params") else "-"
   return f"{ours} / {row['params_paper'] or '-'}"
@@ -252,14 +259,15 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines + _notes(data)) + "\n"
   if kind == "search_cost":
     lines += ["| system | paper | search cost (paper) | architectures evaluated | trained from scratch | "
-              "wall time (ours) | seconds per evaluation | hardware (paper / ours) | status |", "|---" * 9 + "|"]
+              "wall time (ours, mean over seeds) | seconds per evaluation | hardware (paper / ours) | status |",
+              "|---" * 9 + "|"]
     for row in data["rows"]:
       per = f"{row['seconds_per_evaluation']:.2f} s" if row.get("seconds_per_evaluation") else "-"
       evaluations = row.get("evaluations", {}).get("mean")
       scratch = row.get("children_from_scratch", {}).get("mean")
       lines.append(f"| {row['system']} | {_fmt_number(row['paper'])} | {row['search_cost_paper'] or '-'} | "
                    f"{'-' if evaluations is None else f'{evaluations:.0f}'} | "
-                   f"{'-' if scratch is None else f'{scratch:.0f}'} | {_seconds(row.get('search_seconds'))} | "
+                   f"{'-' if scratch is None else f'{scratch:.0f}'} | {_device_hours(row.get('search_seconds'))} | "
                    f"{per} | {row['hardware_paper'] or '-'} / {data['hardware']} | {row['status']} |")
     cost = data.get("cost")
     if cost:
