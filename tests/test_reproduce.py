@@ -30,9 +30,12 @@ def _fake_runner(calls):
     base = 0.5 + 0.01 * len(cell.system.name) + 0.003 * cell.seed
     search = None
     if cell.system.search is not None:
-      search = {"id": cell.system.search.id, "dir": path, "arc": "1 2 3", "phase": "shared_weights",
+      scratch = cell.system.role == "RS" or cell.system.name.startswith("NAS")
+      search = {"id": cell.system.search.id, "dir": path, "arc": "1 2 3",
+                "phase": "from_scratch" if scratch else "shared_weights",
                 "derived_on": "validation", "reward": base, "score_key": "valid_accuracy", "score": base,
-                "params": 10, "evaluations": 5, "children_from_scratch": 0, "rounds": 1,
+                "params": 10, "evaluations": 5 if scratch else 50, "children_from_scratch": 5 if scratch else 0,
+                "rounds": 1,
                 "seconds": 60.0 + cell.seed, "command": f"search {path}"}
     retrained = {"status": "ok", "test_accuracy": base + 0.1, "valid_accuracy": base, "test_ppl": 100 * base,
                  "valid_ppl": 110 * base, "params": 1000, "seconds": 5.0, "command": f"train {path}"}
@@ -154,6 +157,19 @@ def test_results_md_states_each_claim_or_not_measured_yet(tmp_path):
   assert "not measured yet" not in next(c for c in claims if "random controls" in c)
   assert "*paper scale: not run*" in text
   assert (tmp_path / "RESULTS.md").read_text() == text
+
+
+def test_search_cost_projects_nas_to_enas_evaluations_and_judges_the_claim(tmp_path):
+  _, data = _build("search_cost", tmp_path / "cells", seeds=(0,))
+  cost = data["cost"]
+  # fake: both searches take 60 s; NAS evaluates 5 architectures, ENAS 50
+  assert cost["ratio_per_evaluation"] == pytest.approx(10.0)
+  assert cost["nas_projected_seconds"] == pytest.approx(600.0)
+  assert "device-hours" in render.markdown(data)
+  os.makedirs(tmp_path / "root" / "search_cost" / "cpu")
+  (tmp_path / "root" / "search_cost" / "cpu" / "table.json").write_text(json.dumps(data))
+  claim = results_lib.verdict("enas_cheaper", results_lib.load_tables(str(tmp_path / "root")))
+  assert claim.startswith("disagrees") and "10x" in claim
 
 
 def test_the_params_table_builds_a_published_cell_at_paper_settings(tmp_path):
