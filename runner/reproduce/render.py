@@ -220,13 +220,26 @@ def _notes(data: dict[str, Any]) -> list[str]:
     lines += ["* Search-phase scores are what the search saw (shared weights, or a search child trained on "
               "its own); retrained scores come from training the architecture from scratch and testing it. "
               "They are never mixed."]
-  commands = [(row["system"], c) for row in data["rows"] for c in row.get("commands", [])
-              if "-seed" not in c or f"-seed{min(row['seeds'])}" in c]
+  commands = [(row["system"], c) for row in data["rows"] for c in _first_seed_commands(row)]
   if commands:
     lines += ["", "Commands that produced each row (the same stages as stand-alone binaries; the first seed's, the "
               "others differ only in --seed and the -seed<k> directories):", ""]
-    lines += [f"* {name}: `{c}`" for name, c in commands]
+    lines += [f"{i}. {name}: `{c}`" for i, (name, c) in enumerate(commands, 1)]
   return lines
+
+
+def _first_seed_commands(row: dict[str, Any]) -> list[str]:
+  return [c for c in row.get("commands", []) if "-seed" not in c or f"-seed{min(row['seeds'])}" in c]
+
+
+def _command_refs(data: dict[str, Any]) -> dict[str, str]:
+  """system -> the numbers of its commands in the notes' list."""
+  refs, number = {}, 0
+  for row in data["rows"]:
+    count = len(_first_seed_commands(row))
+    refs[row["system"]] = ", ".join(f"[{number + i + 1}]" for i in range(count)) or "-"
+    number += count
+  return refs
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -278,11 +291,13 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines + _notes(data)) + "\n"
   lines += [f"| system | role | paper | independent reproductions | ours, search phase | "
             f"ours, retrained from scratch: {metric} | params (ours / paper) | search cost (ours / paper) | "
-            f"hardware (paper) | status |", "|---" * 10 + "|"]
+            f"hardware (paper) | status | command |", "|---" * 11 + "|"]
+  refs = _command_refs(data)
   for row in data["rows"]:
     cost = f"{_seconds(row.get('search_seconds'))} / {row['search_cost_paper'] or '-'}"
     lines.append(
         f"| {row['system']} | {row['role']} | {_fmt_number(row['paper'])} | "
         f"{'; '.join(_fmt_number(n) for n in row['reproductions']) or '-'} | {_search_phase(row)} | "
-        f"{_retrained(row)} | {_params(row)} | {cost} | {row['hardware_paper'] or '-'} | {row['status']} |")
+        f"{_retrained(row)} | {_params(row)} | {cost} | {row['hardware_paper'] or '-'} | {row['status']} | "
+        f"{refs[row['system']]} |")
   return "\n".join(lines + _notes(data)) + "\n"
