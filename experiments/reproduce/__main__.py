@@ -15,7 +15,8 @@ reduced; image tables use Fashion-MNIST unless --data_dir holds CIFAR-10),
 Writes ``<output_dir>/<table>/<scale>/``: ``cells/<system>-seed<k>/result.json``
 (one per finished cell, atomic), ``searches/`` (the searches, shared by the
 systems that use the same one), ``table.json``, ``table.md`` and a plot.
-Rerunning the command skips finished cells and resumes an interrupted search.
+Rerunning the command skips finished cells and resumes an interrupted search
+through the search's own resume (an interrupted retraining starts again).
 --write_results regenerates the top-level RESULTS.md from every table under
 --output_dir.
 """
