@@ -205,3 +205,22 @@ def test_paper_scale_prints_the_device_hours_and_needs_yes(tmp_path):
   test_binaries.assert_one_line_error(result, "--yes")
   assert "expected device-hours" in result.stdout
   assert not (tmp_path / "enas_ptb" / "paper" / "cells").exists()
+
+
+def test_cpu_image_tables_use_cifar10_only_with_a_directory_and_say_so():
+  table = tables.get("enas_cifar10")
+  search = table.system("ENAS micro").search
+  assert cells_lib.data_bindings(search, "cpu", None) == ()
+  assert "Fashion-MNIST" in cells_lib.dataset_note(table, "cpu", None)
+  assert cells_lib.data_bindings(search, "cpu", "/data/c10") == (
+      "EnasConfig.dataset = 'cifar10'", "EnasConfig.data_dir = '/data/c10'")
+  assert cells_lib.dataset_note(table, "cpu", "/data/c10") == "CIFAR-10"
+  ptb = tables.get("enas_ptb").system("ENAS").final
+  assert cells_lib.data_bindings(ptb, "cpu", "/data/ptb") == ("RnnFinalConfig.data_dir = '/data/ptb'",)
+
+
+def test_every_cpu_table_states_its_reductions_and_fits_two_hours():
+  for table in tables.TABLES.values():
+    assert table.reductions["cpu"] and table.reductions["paper"]
+    assert 2 <= table.seeds["cpu"] or table.kind == "params"
+    assert sum(s.cpu_minutes for s in table.systems) * table.seeds["cpu"] <= 120
