@@ -16,6 +16,10 @@ Modes (``make_experiment.mode``):
 * ``'enas_rnn'``: shared weights for the recurrent cell on Penn Treebank
   (Pham et al. §2.1; `enas.recurrent.shared_weights.RecurrentSharedWeights`,
   ``EnasRnnConfig``).
+* ``'final_from_scratch'``: every architecture trained from scratch by the
+  final-training task of ``make_task.task`` (ENAS spaces), reward = its
+  validation score (`runner.final_reward`): with the random strategy, random
+  search from scratch over the ENAS spaces (one process, in order).
 
 Every mode runs with every strategy: ``make_strategy.kind = 'random'`` is
 random search from scratch (NAS) or random sampling with shared weights and
@@ -77,10 +81,20 @@ def _enas_recurrent(seed: int, config_text: str):
                                                seed)
 
 
+def _final_from_scratch(seed: int, config_text: str):
+  del seed
+  from_scratch = gin_modules.import_module("runner.from_scratch")
+  final_reward = gin_modules.import_module("runner.final_reward")
+  tasks = gin_modules.import_module("runner.tasks")
+  task = final_reward.ValidationReward(tasks.make_task())
+  return from_scratch.FromScratch(config_text, task=task, num_workers=1)
+
+
 _EVALUATORS: dict[str, Callable[[int, str], Any]] = {
     "nas": _from_scratch,
     "enas": _enas_images,
     "enas_rnn": _enas_recurrent,
+    "final_from_scratch": _final_from_scratch,
 }
 
 
