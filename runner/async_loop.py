@@ -95,6 +95,8 @@ def run_search_async(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
           finished = evaluator.next_finished(WAIT_SECONDS)
           waited += time.time() - wait_started
           if finished is None:
+            if not in_flight:  # nothing can finish: an engine bug, not a wait
+              raise RuntimeError("asynchronous loop: no child in flight")
             continue
           index, result = finished
           sample, sampled_at = in_flight.pop(index)

@@ -145,11 +145,18 @@ class ChildPool:
     """The next finished child ``(key, record)``, or None after `timeout`.
 
     Also None at once when nothing is submitted.
+
+    Raises:
+      errors.WorkersLostError: children wait and no worker is left.
     """
     end = time.monotonic() + timeout
     while not self._finished:
       self._dispatch()
       if not self._running:
+        if self._queue:  # queued children and not one worker left
+          raise errors.WorkersLostError(
+              "every worker is lost; the finished children are saved "
+              "(--resume continues)")
         return None
       now = time.monotonic()
       wait = end - now
@@ -211,14 +218,17 @@ class ChildPool:
     for worker, child in list(self._running.items()):
       if now - child.started >= self.child_timeout_seconds:
         del self._running[worker]
-        self._replace(worker, kill=True)
+        self._replace(worker)
         self._finished.append((child.key, dict(failed_record(
             f"timed out after {self.child_timeout_seconds:g}s; its worker "
             "was replaced"), attempts=child.attempt)))
 
-  def _replace(self, worker, kill: bool = False) -> None:
-    if kill:
+  def _replace(self, worker) -> None:
+    """Kills `worker` (or frees what is left of it) and starts another."""
+    try:
       self._kill(worker)
+    except Exception:  # pylint: disable=broad-except
+      pass  # already gone
     self.replaced += 1
     try:
       self._idle.append(self._new_worker())
