@@ -83,10 +83,6 @@ class ChildWorker:
                ) -> tuple[int, dict[str, Any]]:
     return slot, self._task.evaluate(self._task.parse(arc_text), seed)
 
-  def pid(self) -> int:
-    """The worker's process id (tests kill it)."""
-    return os.getpid()
-
 
 @dataclasses.dataclass
 class _Child:

@@ -4,6 +4,9 @@ The children are `engine_stand_ins.StandInTask`s on spawned local processes
 (no TensorFlow in the workers), so each test costs a few process starts.
 """
 
+import os
+import signal
+
 import gin
 import pytest
 
@@ -45,6 +48,23 @@ def test_a_worker_killed_mid_child_is_retried_and_the_search_completes(
   assert all(r["status"] == "ok" for r in records), records
   assert sorted(r["attempts"] for r in records) == [1, 1, 1, 2]
   assert (tmp_path / "die.0").exists()  # a worker really died
+
+
+def test_a_worker_process_killed_from_outside_has_its_child_retried(tmp_path):
+  pool = workers.LocalPool(2, engine_stand_ins.config_text(tmp_path,
+                                                           seconds=0.5))
+  try:
+    pool.submit(7, "2 2 2", 0)
+    (pid,) = pool.worker_pids()  # the worker given child 7
+    os.kill(pid, signal.SIGKILL)
+    result = None
+    while result is None:
+      result = pool.next_result(1.0)
+  finally:
+    pool.close()
+  key, record = result
+  assert key == 7 and record["status"] == "ok" and record["attempts"] == 2
+  assert pool.replaced == 1
 
 
 def test_a_child_lost_twice_is_recorded_as_failed_and_the_others_finish(
