@@ -1,12 +1,14 @@
-"""The asynchronous search loop (Zoph & Le 2017 §3.3).
+"""The asynchronous search loop (Zoph & Le 2017 §3.2).
 
-Zoph & Le keep hundreds of children training at once: a controller replica
-samples children, and updates its parameters as soon as m of them have
-finished, while the others are still training; so a child may be sampled
-under older parameters than the ones it updates (its staleness). This loop
-does that with one controller (`runner.loop.run_search` dispatches to it
-when the evaluator has ``asynchronous = True``,
-``FromScratch.asynchronous``):
+Zoph & Le keep hundreds of children training at once: K controller
+replicas each sample m children, and each sends its update to a shared
+parameter server once its m children have finished, while the other
+replicas' children are still training; so a child may be sampled under
+older parameters than the ones its update is applied to (its staleness).
+This loop gets the same kind of asynchrony with one controller and no
+replicas: it keeps every worker busy and updates from each m children that
+finish, whichever they are (`runner.loop.run_search` dispatches to it when
+the evaluator has ``asynchronous = True``, ``FromScratch.asynchronous``):
 
 1. Every free worker gets a child sampled from the current policy (never
    more than the budget's children in all).

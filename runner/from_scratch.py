@@ -74,7 +74,7 @@ class FromScratch:
       asynchronous: False: each controller update waits for its m children
         (deterministic); True: every worker stays busy and the controller
         updates from each m children that finish, sampling a new child as a
-        worker frees up (Zoph & Le §3.3; `runner.async_loop`).
+        worker frees up (Zoph & Le §3.2; `runner.async_loop`).
       child_timeout_seconds: a child still training after this long is
         recorded as failed and its worker replaced (None: no limit). A
         child lost with its worker is retried once either way.

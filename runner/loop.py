@@ -42,7 +42,7 @@ the state, so with a fixed seed a resumed run equals an uninterrupted one.
 
 An evaluator with ``asynchronous = True`` (``FromScratch.asynchronous``)
 runs in `runner.async_loop` instead: workers always busy, an update from
-each m children that finish (Zoph & Le §3.3), with its own resume promise.
+each m children that finish (Zoph & Le §3.2), with its own resume promise.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
   Raises:
     run_dir_lib.RunDirError: the run directory holds another kind of search.
   """
-  if getattr(evaluator, "asynchronous", False):  # Zoph & Le §3.3
+  if getattr(evaluator, "asynchronous", False):  # Zoph & Le §3.2
     from runner import async_loop  # pylint: disable=g-import-not-at-top
     return async_loop.run_search_async(run, strategy, evaluator, budget, seed,
                                        log)

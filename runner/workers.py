@@ -1,4 +1,4 @@
-"""Training children in worker processes (Zoph & Le §3.2, §3.3).
+"""Training children in worker processes (Zoph & Le §3.2).
 
 Zoph & Le train many children at once on separate machines. A worker here
 (a local process, or a Ray actor in `runner.ray_pool`) parses the run's gin

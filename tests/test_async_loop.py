@@ -1,4 +1,4 @@
-"""The asynchronous search loop (`runner.async_loop`, Zoph & Le §3.3).
+"""The asynchronous search loop (`runner.async_loop`, Zoph & Le §3.2).
 
 Workers stay busy; the controller updates from each m children that finish;
 each record carries its staleness. Children are `engine_stand_ins`
