@@ -14,7 +14,8 @@ worker count the actors are started and each trains one child first
 
 The last line is a JSON object: ``children_per_minute`` and
 ``controller_idle_fraction`` (the share of the time the controller spent
-waiting for children; asynchronous mode only) per worker count, and
+waiting for children; asynchronous mode only) and ``worker_busy_fraction``
+(children's training seconds over workers x wall time) per worker count, and
 ``speedup`` (the last count's children per minute over the first's; target
 at least 1.7 for 2 workers on 2 idle cores).
 """
@@ -120,6 +121,9 @@ def time_workers(num_workers: int, path: str) -> dict:
           sum(r["seconds"] or 0 for r in records) / len(records), 2),
       "controller_idle_fraction": (round(sum(waiting) / seconds, 3)
                                    if waiting else None),
+      "worker_busy_fraction": round(
+          sum(r["seconds"] or 0 for r in records) / (num_workers * seconds),
+          3),
       "mean_staleness": (round(sum(r["staleness"] for r in records)
                                / len(records), 3)
                          if FLAGS.mode == "async" else None),

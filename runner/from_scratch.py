@@ -5,7 +5,11 @@ turns an architecture into a trained child and its reward; a pool of workers
 (`runner.workers.LocalPool` on this machine, `runner.ray_pool.RayPool` on
 Ray) trains the children of a controller update in parallel and yields each
 as it finishes. Workers are given the run's gin configuration as text, so no
-worker needs the driver's files.
+worker needs the driver's files. A child lost with its worker is retried
+once; ``child_timeout_seconds`` fails a hung child (`runner.workers.ChildPool`).
+With ``asynchronous = True`` the search runs in `runner.async_loop`: every
+worker stays busy and the controller updates from each m children that
+finish (Zoph & Le §3.2).
 
 Zoph & Le's depth schedule (§4.1: children start at 6 layers and grow by 2
 every 1,600 children) is `grow_from_layers`, `grow_by_layers`,
