@@ -305,13 +305,17 @@ class LocalPool(ChildPool):
     return _Process(self._context, self._config_text, self._threads)
 
   def _start(self, worker, job: Job) -> None:
-    if not self._inline:
+    if self._inline:
+      return
+    try:
       worker.conn.send(job)
+    except OSError:
+      pass  # it died idle: `_wait` sees its end and the child is retried
 
   def _wait(self, workers, timeout):
     if self._inline:
       (worker,) = workers
-      key, arc_text, seed = self._running[worker].job
+      _, arc_text, seed = self._running[worker].job
       return [(worker, "done",
                self._task.evaluate(self._task.parse(arc_text), seed))]
     by_handle = {}

@@ -67,6 +67,19 @@ def test_a_worker_process_killed_from_outside_has_its_child_retried(tmp_path):
   assert pool.replaced == 1
 
 
+def test_a_worker_that_died_idle_is_replaced_when_given_a_child(tmp_path):
+  pool = workers.LocalPool(2, engine_stand_ins.config_text(tmp_path))
+  try:
+    for worker in pool._idle:  # pylint: disable=protected-access
+      worker.process.kill()
+      worker.process.join()
+    results = dict(pool.run([(0, "1 1 1", 0), (1, "2 2 2", 1)]))
+  finally:
+    pool.close()
+  assert [results[k]["status"] for k in (0, 1)] == ["ok", "ok"]
+  assert [results[k]["attempts"] for k in (0, 1)] == [2, 2]
+
+
 def test_a_child_lost_twice_is_recorded_as_failed_and_the_others_finish(
     tmp_path):
   pool = workers.LocalPool(
