@@ -5,7 +5,11 @@ turns an architecture into a trained child and its reward; a pool of workers
 (`runner.workers.LocalPool` on this machine, `runner.ray_pool.RayPool` on
 Ray) trains the children of a controller update in parallel and yields each
 as it finishes. Workers are given the run's gin configuration as text, so no
-worker needs the driver's files.
+worker needs the driver's files. A child lost with its worker is retried
+once; ``child_timeout_seconds`` fails a hung child (`runner.workers.ChildPool`).
+With ``asynchronous = True`` the search runs in `runner.async_loop`: every
+worker stays busy and the controller updates from each m children that
+finish (Zoph & Le §3.2).
 
 Zoph & Le's depth schedule (§4.1: children start at 6 layers and grow by 2
 every 1,600 children) is `grow_from_layers`, `grow_by_layers`,
@@ -58,7 +62,8 @@ class FromScratch:
   def __init__(self, config_text: str, task: tasks_lib.ChildTask | None = None,
                num_workers: int = 1, backend: str = "local",
                grow_from_layers: int | None = None, grow_by_layers: int = 2,
-               grow_every: int = 1600):
+               grow_every: int = 1600, asynchronous: bool = False,
+               child_timeout_seconds: float | None = None):
     """Builds the task and the pool.
 
     Args:
@@ -71,16 +76,29 @@ class FromScratch:
         depth schedule's first depth (6 in the paper).
       grow_by_layers: layers added at each growth (2).
       grow_every: children between growths (1,600).
+      asynchronous: False: each controller update waits for its m children
+        (deterministic); True: every worker stays busy and the controller
+        updates from each m children that finish, sampling a new child as a
+        worker frees up (Zoph & Le §3.2; `runner.async_loop`).
+      child_timeout_seconds: a child still training after this long is
+        recorded as failed and its worker replaced (None: no limit). A
+        child lost with its worker is retried once either way.
 
     Raises:
-      errors.ConfigError: an unusable backend or depth schedule.
+      errors.ConfigError: an unusable backend, depth schedule or timeout.
     """
+    if asynchronous and grow_from_layers is not None:
+      raise errors.ConfigError(
+          "FromScratch.asynchronous does not combine with grow_from_layers "
+          "yet (children in flight would belong to the shallower space)")
+    self.asynchronous = asynchronous
     self.task = task or tasks_lib.make_task()
     self.space = self.task.space
     self._depth_of = _depth_schedule(self.task, grow_from_layers,
                                      grow_by_layers, grow_every)
     self._depth = None
-    self._pool = make_pool(backend, num_workers, config_text, task=self.task)
+    self._pool = make_pool(backend, num_workers, config_text, task=self.task,
+                           child_timeout_seconds=child_timeout_seconds)
 
   def start_round(self, round_index: int, first_sample: int,
                   strategy) -> dict[str, Any]:
@@ -97,6 +115,21 @@ class FromScratch:
       if self._depth is not None:
         record = dict(record, num_layers=self._depth)
       yield slot, record
+
+  # the asynchronous loop's interface (runner.async_loop) -----------------
+  @property
+  def capacity(self) -> int:
+    """Children that train at once."""
+    return self._pool.num_workers
+
+  def submit(self, job) -> None:
+    """Starts training `job` (a `runner.loop.Job`) as soon as a worker is free."""
+    self._pool.submit(job.index, job.arc.to_string(), job.seed)
+
+  def next_finished(self, timeout: float
+                    ) -> tuple[int, dict[str, Any]] | None:
+    """``(index, record)`` of the next finished child, or None after `timeout`."""
+    return self._pool.next_result(timeout)
 
   def score(self, arc, rng) -> dict[str, Any]:
     raise NotImplementedError("a from-scratch search derives its best child")
@@ -118,16 +151,22 @@ class FromScratch:
     self._pool.close()
 
 
-def make_pool(backend: str, num_workers: int, config_text: str, task=None):
+def make_pool(backend: str, num_workers: int, config_text: str, task=None,
+              child_timeout_seconds: float | None = None
+              ) -> workers.ChildPool:
   """The child-training pool of `backend`: ``'local'`` or ``'ray'``.
 
-  Both have ``run(jobs) -> iterator of (slot, record)`` and ``close()``.
+  Both are `runner.workers.ChildPool`s: ``run(jobs)`` yields (slot, record)
+  as children finish; ``submit`` + ``next_result`` serve the asynchronous
+  loop.
   """
   if backend == "local":
-    return workers.LocalPool(num_workers, config_text, task=task)
+    return workers.LocalPool(num_workers, config_text, task=task,
+                             child_timeout_seconds=child_timeout_seconds)
   if backend == "ray":
     ray_pool = gin_modules.import_module("runner.ray_pool")
-    return ray_pool.RayPool(num_workers, config_text)
+    return ray_pool.RayPool(num_workers, config_text,
+                            child_timeout_seconds=child_timeout_seconds)
   raise errors.ConfigError(
       f"FromScratch.backend must be 'local' or 'ray', got {backend!r}")
 

@@ -41,6 +41,10 @@ which are kept and reused when the restored strategy samples the same
 architecture into the same slot again: their training depends on nothing
 else, so no finished child is trained twice. The random streams are part of
 the state, so with a fixed seed a resumed run equals an uninterrupted one.
+
+An evaluator with ``asynchronous = True`` (``FromScratch.asynchronous``)
+runs in `runner.async_loop` instead: workers always busy, an update from
+each m children that finish (Zoph & Le §3.2), with its own resume promise.
 """
 
 from __future__ import annotations
@@ -235,6 +239,11 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
   if objective is not None:
     objective.check(evaluator)
   log = progress.above_bars(log)
+  if getattr(evaluator, "asynchronous", False):  # Zoph & Le §3.2
+    from runner import async_loop  # pylint: disable=g-import-not-at-top
+    return async_loop.run_search_async(run, strategy, evaluator, budget, seed,
+                                       log, objective=objective,
+                                       observers=observers)
   start_round = _restore(run, strategy, evaluator, log)
   records = _records_to_keep(run, start_round, evaluator.reuses_finished)
   finished = {(r["round"], r["controller_step"], r["slot"]): r

@@ -9,10 +9,12 @@ one Ray actor per worker: the actor parses the run's gin configuration once
 children it is given, one at a time. The pool keeps every actor busy and
 yields each child as it finishes, like `runner.workers.LocalPool`.
 
-A child whose actor dies (a lost machine, an out-of-memory kill) is recorded
-as a failed child with reward 0, and the other actors carry on; if every
-actor is gone the run stops with a one-line error (finished children are
-already saved, so ``--resume`` continues).
+A child whose actor dies (a lost machine, an out-of-memory kill) is retried
+once on a fresh actor, then recorded as a failed child with reward 0; a
+child running past ``FromScratch.child_timeout_seconds`` is recorded as
+failed and its actor replaced (`runner.workers.ChildPool`). The other actors
+carry on meanwhile. A replacement actor waits for free resources like any
+actor, so on a cluster that lost nodes for good set a child timeout.
 
 Select it with ``FromScratch.backend = 'ray'`` (see ``gin/nas/ray.gin``);
 ``RayPool.address`` is ``None`` for a Ray instance on this machine only,
@@ -23,7 +25,7 @@ node rlnas and the data must be installed (or shipped with
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import gin
 
@@ -31,19 +33,16 @@ from controller import errors
 from runner import workers
 
 
-def _failed(error: str) -> dict[str, Any]:
-  return {"status": "failed", "reward": 0.0, "params": None, "seconds": 0.0,
-          "error": error}
-
-
-@gin.configurable(denylist=["num_workers", "config_text"])
-class RayPool:
-  """Trains children on `num_workers` Ray actors."""
+@gin.configurable(denylist=["num_workers", "config_text",
+                            "child_timeout_seconds"])
+class RayPool(workers.ChildPool):
+  """Trains children on `num_workers` Ray actors (the rules of `ChildPool`)."""
 
   def __init__(self, num_workers: int, config_text: str,
                address: str | None = None,
                cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0,
-               runtime_env: dict[str, Any] | None = None):
+               runtime_env: dict[str, Any] | None = None,
+               child_timeout_seconds: float | None = None):
     """Starts (or joins) Ray and creates the actors.
 
     Args:
@@ -53,9 +52,12 @@ class RayPool:
         cluster's address (``'auto'``, ``'ray://host:10001'``).
       cpus_per_worker: CPUs Ray reserves per actor (also its TensorFlow
         thread count).
-      gpus_per_worker: GPUs Ray reserves per actor (1 in the paper's setting).
+      gpus_per_worker: GPUs Ray reserves per actor (1 in the paper's setting:
+        one child per GPU).
       runtime_env: Ray's runtime environment for the actors (e.g.
         ``{"working_dir": "."}`` to ship this checkout to a cluster).
+      child_timeout_seconds: a child running longer is recorded as failed
+        and its actor replaced (None: no limit; `FromScratch` passes it).
 
     Raises:
       errors.ConfigError: ray is not installed or the settings are unusable.
@@ -71,6 +73,7 @@ class RayPool:
           f"RayPool needs num_workers >= 1, cpus_per_worker > 0 and "
           f"gpus_per_worker >= 0, got {num_workers}, {cpus_per_worker}, "
           f"{gpus_per_worker}")
+    super().__init__(num_workers, child_timeout_seconds)
     self._ray = ray
     self._owns_ray = not ray.is_initialized()
     if self._owns_ray:
@@ -78,46 +81,55 @@ class RayPool:
       env.setdefault("env_vars", {}).setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
       ray.init(address=address, runtime_env=env, include_dashboard=False,
                configure_logging=False, log_to_driver=False)
-    actor = ray.remote(num_cpus=cpus_per_worker,
-                       num_gpus=gpus_per_worker)(workers.ChildWorker)
-    threads = max(1, int(cpus_per_worker))
-    self._actors = [actor.remote(config_text, threads)
-                    for _ in range(num_workers)]
-    self.num_workers = num_workers
+    self._actor_class = ray.remote(num_cpus=cpus_per_worker,
+                                   num_gpus=gpus_per_worker)(
+                                       workers.ChildWorker)
+    self._config_text = config_text
+    self._threads = max(1, int(cpus_per_worker))
+    self._refs: dict[Any, Any] = {}  # the running call -> its actor
+    self._start_workers()
 
-  def run(self, jobs: Sequence[tuple[int, str, int]]
-          ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yields (slot, record) as children finish, in finishing order."""
+  @property
+  def actors(self) -> list[Any]:
+    """The live actors, idle and busy (tests kill them)."""
+    return list(self._idle) + list(self._running)
+
+  def _new_worker(self):
+    return _Actor(self._actor_class.remote(self._config_text, self._threads))
+
+  def _start(self, worker, job) -> None:
+    self._refs[worker.handle.evaluate.remote(*job)] = worker
+
+  def _wait(self, workers_, timeout):
     ray = self._ray
-    queue = list(jobs)
-    idle = list(self._actors)
-    pending: dict[Any, tuple[Any, int]] = {}
-    while queue or pending:
-      while queue and idle:
-        slot, arc_text, seed = queue.pop(0)
-        actor = idle.pop(0)
-        pending[actor.evaluate.remote(slot, arc_text, seed)] = (actor, slot)
-      if not pending:
-        raise errors.WorkersLostError(
-            "every Ray worker was lost; the finished children are saved "
-            "(--resume continues)")
-      (ref,), _ = ray.wait(list(pending), num_returns=1)
-      actor, slot = pending.pop(ref)
+    ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=timeout)
+    events = []
+    for ref in ready:
+      worker = self._refs.pop(ref)
       try:
         _, record = ray.get(ref)
-        idle.append(actor)
+        events.append((worker, "done", record))
       except ray.exceptions.RayActorError as error:
-        self._actors.remove(actor)
-        record = _failed(f"Ray worker lost: {type(error).__name__}")
+        events.append((worker, "lost", f"Ray worker lost: "
+                                       f"{type(error).__name__}"))
       except ray.exceptions.RayTaskError as error:
-        idle.append(actor)
-        record = _failed(f"child raised on its worker: "
-                         f"{str(error).splitlines()[-1]}")
-      yield slot, record
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        events.append((worker, "done", workers.failed_record(
+            f"child raised on its worker: {lines[-1]}")))
+    return events
+
+  def _kill(self, worker) -> None:
+    self._refs = {r: w for r, w in self._refs.items() if w is not worker}
+    self._ray.kill(worker.handle, no_restart=True)
 
   def close(self) -> None:
-    for actor in self._actors:
-      self._ray.kill(actor)
-    self._actors = []
+    super().close()
     if self._owns_ray:
       self._ray.shutdown()
+
+
+class _Actor:
+  """An actor handle, hashable by identity."""
+
+  def __init__(self, handle):
+    self.handle = handle
