@@ -19,8 +19,8 @@ gives one to the loop, which writes ``RUN/tensorboard/``:
   evaluator's numbers; ``search/mean_reward``, ``search/failed``,
   ``search/seconds``, ``search/mean_valid_accuracy`` (or ``_ppl``); the
   text ``search/best_sampled``; the image ``search/best_sampled_picture``
-  (the round's best architecture, drawn by ``runner.pictures`` when that
-  module and Graphviz are there).
+  (the round's best architecture, drawn by ``runner.pictures`` when
+  Graphviz is installed).
 * at the end: the text ``result/best`` (best.json), ``result/<score>``
   scalars, the image ``result/best_picture``, and the text
   ``config/operative_gin``;
@@ -184,14 +184,11 @@ class TensorBoardObserver:
 def architecture_image(arc):
   """An ``[H, W, 3]`` uint8 tensor of `arc`'s picture, or None.
 
-  Drawn by ``runner.pictures.write_picture`` (another module's job); None
-  when that module is missing or it cannot draw (no Graphviz): a picture is
-  decoration, so it never stops a search.
+  Drawn by ``runner.pictures.write_picture``; None when it cannot draw (no
+  Graphviz, or a space without a drawer): a picture is decoration, so it
+  never stops a search.
   """
-  try:
-    from runner import pictures  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None
+  from runner import pictures  # pylint: disable=g-import-not-at-top
   if shutil.which("dot") is None:   # only the DOT text could be written
     return None
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
