@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from child import outcome
+from controller import config_check
 from controller.search_space import Architecture
 from enas.image import families
 from enas.image import final_common
@@ -114,6 +115,13 @@ class FinalTrainingConfig:
   clip_mode: str = "norm"
 
   def __post_init__(self):
+    config_check.check(
+        self, positive=("max_train", "max_test", "batch_size",
+                        "eval_batch_size", "epochs", "lr_t0", "lr_tmul",
+                        "num_layers", "num_nodes", "out_filters"),
+        non_negative=("num_valid", "lr_max", "lr_min", "l2", "momentum",
+                      "grad_bound", "cutout_size", "aux_weight"),
+        unit=("keep_prob", "drop_path_keep_prob"))
     image_ops.check_clip_mode(self.clip_mode, "FinalTrainingConfig.clip_mode")
 
 

@@ -99,6 +99,7 @@ from child import atomic_files
 from child import lm
 from child import outcome
 from child.datasets import batchify
+from controller import config_check
 from controller.search_space import Architecture, ArchitectureError
 from enas.recurrent import space as rnn_space
 from enas.recurrent import supergraph as sg
@@ -189,6 +190,18 @@ class RnnFinalConfig:
   max_eval_tokens: Optional[int] = None
   data_dir: Optional[str] = None
   progress: bool = True
+
+  def __post_init__(self):
+    config_check.check(
+        self, positive=("num_nodes", "hidden_size", "vocab_size", "batch_size",
+                        "bptt", "epochs", "max_steps_per_epoch",
+                        "lr_decay_every", "asgd_nonmono", "valid_batch_size",
+                        "test_batch_size", "eval_bptt", "max_eval_tokens",
+                        "init_range"),
+        non_negative=("learning_rate", "lr_decay_start", "lr_decay_rate",
+                      "lr_min", "grad_bound", "l2_reg", "slowness_reg",
+                      "activation_reg"),
+        unit=("embedding_keep", "x_keep", "h_keep", "output_keep"))
 
   def learning_rate_at(self, epoch: int) -> float:
     """The rate of 0-based `epoch`: the official staircase exponential decay.
