@@ -13,7 +13,7 @@ A run directory holds:
   never trusts a half-written or corrupted checkpoint. The commit before it
   stays as ``state.previous.json`` + its npz: when the last one fails its
   checks, `RunDir.load_state` falls back to it and says so in one line.
-  Older npz files are removed after the commit.
+  Older npz files are removed after the commit (`child.commit_points`).
 * ``best.json``: the search's result (replaced atomically).
 
 Every whole-file write goes to a temporary file in the same directory and is
@@ -22,8 +22,6 @@ moved into place with `os.replace`, so a kill never leaves a truncated file.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import shutil
@@ -32,6 +30,7 @@ from typing import Any, Callable, Iterable, Optional
 import numpy as np
 
 from child import atomic_files
+from child import commit_points
 from child.atomic_files import atomic_write_bytes, atomic_write_json
 
 
@@ -41,8 +40,8 @@ class RunDirError(Exception):
 
 ARCHITECTURES = "architectures.jsonl"
 BEST = "best.json"
+STATE = "state"
 STATE_JSON = "state.json"
-PREVIOUS_STATE_JSON = "state.previous.json"
 OPERATIVE_CONFIG = "operative_config.gin"
 
 
@@ -119,98 +118,23 @@ class RunDir:
   # strategy state ------------------------------------------------------
   def save_state(self, step: int, arrays: dict[str, np.ndarray],
                  info: dict[str, Any]) -> None:
-    """Commits the state after update `step`.
-
-    Order: the npz, then the current marker copied to
-    ``state.previous.json``, then the new ``state.json``, then the npz files
-    neither marker names are removed. A kill between any two steps leaves a
-    valid last commit (`load_state`).
-    """
-    name = f"state-{step}.npz"
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    data = buffer.getvalue()
-    atomic_write_bytes(self.file(name), data)
-    current = self._read_marker(STATE_JSON)
-    if isinstance(current, dict) and current.get("npz") != name:
-      atomic_write_json(self.file(PREVIOUS_STATE_JSON), current)
-    atomic_write_json(self.file(STATE_JSON), _sealed(
-        dict(info, step=step, npz=name,
-             sha256=hashlib.sha256(data).hexdigest())))
-    keep = {name}
-    previous = self._read_marker(PREVIOUS_STATE_JSON)
-    if isinstance(previous, dict):
-      keep.add(previous.get("npz"))
-    for old in os.listdir(self.path):
-      if old.startswith("state-") and old.endswith(".npz") and old not in keep:
-        os.remove(self.file(old))
+    """Commits the state after update `step` (`child.commit_points.save`)."""
+    commit_points.save(self.path, STATE, step, arrays, info)
 
   def load_state(self, log: Optional[Callable[[str], None]] = None
                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     """The last commit that passes its checks, or None if there is none.
 
-    When ``state.json`` (or its npz) is missing, torn or corrupt, the
-    previous commit is used and `log` receives one line saying so; when
-    there is no previous commit either, the run starts over (None).
+    A corrupt last commit falls back to the one before, saying so to `log`
+    (`child.commit_points.load`).
 
     Raises:
       RunDirError: both commits exist and fail their checks.
     """
-    log = log or (lambda _: None)
-    if not os.path.exists(self.file(STATE_JSON)):
-      return None
     try:
-      return self._checked_state(STATE_JSON)
-    except _CorruptState as e:
-      problem = str(e)
-    if not os.path.exists(self.file(PREVIOUS_STATE_JSON)):
-      log(f"warning: {problem}; no earlier commit point, starting from the "
-          "beginning")
-      return None
-    try:
-      info, arrays = self._checked_state(PREVIOUS_STATE_JSON)
-    except _CorruptState as e:
-      raise RunDirError(f"--resume: {problem}, and the previous commit point "
-                        f"too ({e}); start again with --overwrite") from None
-    log(f"warning: {problem}; falling back to the previous commit point "
-        f"(step {info['step']})")
-    return info, arrays
-
-  def _read_marker(self, name: str) -> Any:
-    try:
-      with open(self.file(name)) as f:
-        return json.load(f)
-    except (OSError, ValueError):
-      return None
-
-  def _checked_state(self, marker: str
-                     ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Reads and checks one commit; raises `_CorruptState` saying why."""
-    try:
-      with open(self.file(marker), "rb") as f:
-        info = json.loads(f.read().decode())
-    except (OSError, ValueError) as e:
-      raise _CorruptState(f"{marker} is unreadable ({type(e).__name__})") from None
-    if not _is_sealed(info):
-      raise _CorruptState(f"{marker} fails its checksum")
-    npz = info["npz"]
-    if (not isinstance(npz, str) or os.path.basename(npz) != npz
-        or not isinstance(info.get("step"), int)):
-      raise _CorruptState(f"{marker} is malformed")
-    try:
-      with open(self.file(npz), "rb") as f:
-        data = f.read()
-    except OSError:
-      raise _CorruptState(f"{npz} named by {marker} is missing") from None
-    if hashlib.sha256(data).hexdigest() != info.get("sha256"):
-      raise _CorruptState(f"{npz} fails its sha256 check")
-    try:
-      with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        out = {k: arrays[k] for k in arrays.files}
-    except (OSError, ValueError, KeyError, EOFError) as e:
-      raise _CorruptState(f"{npz} is unreadable ({type(e).__name__})") from None
-    info = {k: v for k, v in info.items() if k != "checksum"}
-    return info, out
+      return commit_points.load(self.path, STATE, log)
+    except commit_points.CommitPointError as e:
+      raise RunDirError(f"--resume: {e}; start again with --overwrite") from None
 
   # best and config -----------------------------------------------------
   def write_best(self, record: dict[str, Any]) -> None:
@@ -219,22 +143,3 @@ class RunDir:
   def write_config(self, text: str) -> None:
     atomic_write_bytes(self.file(OPERATIVE_CONFIG), text.encode())
 
-
-class _CorruptState(Exception):
-  """A commit point fails its checks (the message says which and why)."""
-
-
-def _checksum(info: dict[str, Any]) -> str:
-  text = json.dumps({k: v for k, v in info.items() if k != "checksum"},
-                    sort_keys=True)
-  return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _sealed(info: dict[str, Any]) -> dict[str, Any]:
-  """`info` with the checksum of its other fields."""
-  return dict(info, checksum=_checksum(info))
-
-
-def _is_sealed(info: Any) -> bool:
-  return (isinstance(info, dict) and "npz" in info
-          and info.get("checksum") == _checksum(info))

@@ -52,6 +52,9 @@ class DropPath(keras.layers.Layer):
       raise ValueError(
           f"drop path keep_prob must be in (0, 1], got {keep_prob}")
     self.keep_prob = keep_prob
+    # Its state is a model variable: a per-epoch checkpoint resumes the
+    # drop-path stream exactly.
+    self.seeds = keras.random.SeedGenerator()
     self.layer_keep = 1.0 - (layer + 1) / num_cells * (1.0 - keep_prob)
     self.built = True
 
@@ -66,7 +69,8 @@ class DropPath(keras.layers.Layer):
       return x
     keep = self.keep(progress)
     batch = tf.shape(x)[0]
-    mask = tf.floor(keep + tf.random.uniform([batch, 1, 1, 1], dtype=x.dtype))
+    mask = tf.floor(keep + keras.random.uniform([batch, 1, 1, 1], dtype=x.dtype,
+                                                seed=self.seeds))
     return x / keep * mask
 
 

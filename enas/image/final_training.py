@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from child import epoch_checkpoint
 from child import outcome
 from controller import config_check
 from controller.search_space import Architecture
@@ -174,7 +175,7 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, *,
 
 
 def _make_steps(model, config: FinalTrainingConfig, input_shape):
-  """Compiled train and eval steps; the optimizer owns momentum slots."""
+  """Compiled train and eval steps and the optimizer's momentum slots."""
   variables = model.trainable_weights
   sgd = image_ops.NesterovMomentum(variables, config.momentum)
   images_spec = tf.TensorSpec([None, *input_shape], tf.float32)
@@ -211,7 +212,7 @@ def _make_steps(model, config: FinalTrainingConfig, input_shape):
     correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.int32))
     return correct, tf.reduce_all(tf.math.is_finite(logits))
 
-  return train_step, eval_step
+  return train_step, eval_step, sgd.slots
 
 
 def _accuracy(eval_step, images, labels, batch_size: int) -> float:
@@ -242,15 +243,25 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
   record["params"] = final_common.count_params(model)
   record["params_without_aux"] = final_common.count_params(
       model, include_aux_head=False)
-  train_step, eval_step = _make_steps(model, config, input_shape)
+  train_step, eval_step, slots = _make_steps(model, config, input_shape)
+  state = list(model.variables) + list(slots)
   x_train = np.asarray(data.x_train, np.float32)
   y_train = np.asarray(data.y_train, np.int32)
   n = len(x_train)
   steps_per_epoch = math.ceil(n / config.batch_size)
   total_steps = steps_per_epoch * config.epochs
   progress = getattr(model, "progress", None)
-  step = 0
-  for epoch in range(config.epochs):
+  step, first_epoch = 0, 0
+  if output_dir:
+    os.makedirs(output_dir, exist_ok=True)
+  resumed = output_dir and epoch_checkpoint.restore(output_dir, state)
+  if resumed:
+    info, _ = resumed
+    first_epoch, step = info["epoch"] + 1, info["step"]
+    rng.bit_generator.state = info["rng"]
+    for key in ("train_losses", "valid_accuracies"):
+      record[key][:] = info[key]
+  for epoch in range(first_epoch, config.epochs):
     order = rng.permutation(n)
     losses = []
     for start in range(0, n, config.batch_size):
@@ -272,6 +283,11 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
     if len(data.x_valid):
       record["valid_accuracies"].append(_accuracy(
           eval_step, data.x_valid, data.y_valid, config.eval_batch_size))
+    if output_dir:
+      epoch_checkpoint.save(output_dir, epoch, state, {
+          "step": step, "rng": rng.bit_generator.state,
+          "train_losses": record["train_losses"],
+          "valid_accuracies": record["valid_accuracies"]})
   record["test_accuracy"] = _accuracy(eval_step, data.x_test, data.y_test,
                                       config.eval_batch_size)
   if output_dir:
@@ -290,7 +306,9 @@ def train_final_image(arc: Any, config: FinalTrainingConfig, seed: int,
     seed: seeds weights, dropout, drop path, data order and augmentation.
     output_dir: if given, the trained weights go to
       ``output_dir/model.weights.h5`` (rebuild the model with
-      `build_final_model` to load them).
+      `build_final_model` to load them), and a checkpoint after each epoch
+      (`child.epoch_checkpoint`): a training started again on the same
+      directory resumes from it and ends as an uninterrupted one.
 
   Returns:
     An `Outcome` (no reward): ``test_accuracy`` (None if failed),
