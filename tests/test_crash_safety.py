@@ -47,8 +47,8 @@ import test_recurrent_shared_weights as rnn_tests
 KILL_POINTS = 5
 
 
-class Killed(Exception):
-  """The simulated kill."""
+class Killed(BaseException):
+  """The simulated kill (no `except Exception` of a trainer catches it)."""
 
 
 def _kill_before_write(k):
@@ -308,6 +308,65 @@ def test_nothing_in_a_run_directory_is_unpickled(tmp_path, nas_search):
   lines = []
   assert run.load_state(lines.append)[0]["step"] == 0
   assert "state-5.npz is unreadable" in lines[0]
+
+
+# ------------------------------------------------------- final training
+def _without_seconds(outcome):
+  return {k: v for k, v in outcome.to_record().items() if k != "seconds"}
+
+
+def _check_final_training_resumes_to_the_same_result(train, tmp_path):
+  """train(output_dir) -> Outcome; killed in its last epoch (just before
+  that epoch's checkpoint), then started again on the same directory."""
+  expected = _without_seconds(train(str(tmp_path / "uninterrupted")))
+  assert expected["status"] == "ok", expected["error"]
+  last = len(expected["train_losses"]) - 1
+
+  def kill_in_the_last_epoch(index, path):
+    del index
+    if os.path.basename(path) == f"final_checkpoint-{last}.npz":
+      raise Killed(path)
+
+  killed = str(tmp_path / "killed")
+  atomic_files.set_write_hook(kill_in_the_last_epoch)
+  try:
+    with pytest.raises(Killed):
+      train(killed)
+  finally:
+    atomic_files.set_write_hook(None)
+  assert _without_seconds(train(killed)) == expected
+
+
+def test_final_image_training_killed_after_an_epoch_resumes_to_the_same_result(
+    tmp_path):
+  from enas.image import final_training  # pylint: disable=g-import-not-at-top
+  from enas.micro import space as micro_space  # pylint: disable=g-import-not-at-top
+  config = final_training.FinalTrainingConfig(
+      space="micro", dataset="digits", num_valid=50, max_train=64,
+      max_test=50, batch_size=32, epochs=2, num_layers=1, out_filters=4,
+      aux_weight=0.0, augment=True, keep_prob=0.5, drop_path_keep_prob=0.5)
+  _check_final_training_resumes_to_the_same_result(
+      lambda out: final_training.train_final_image(
+          micro_space.PAPER_MICRO_ARC, config, seed=0, output_dir=out),
+      tmp_path)
+
+
+def test_final_ptb_training_killed_after_an_epoch_resumes_to_the_same_result(
+    tmp_path, monkeypatch):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from enas.recurrent import final_training  # pylint: disable=g-import-not-at-top
+  import test_rnn_final  # pylint: disable=g-import-not-at-top
+  # Averaging from the first epoch on: its running mean is state too.
+  monkeypatch.setattr(final_training, "should_start_averaging",
+                      lambda *args: True)
+  config = dataclasses.replace(test_rnn_final.TINY, epochs=2,
+                               max_steps_per_epoch=3, max_eval_tokens=100,
+                               asgd=True)
+  corpus = test_rnn_final._corpus()  # pylint: disable=protected-access
+  _check_final_training_resumes_to_the_same_result(
+      lambda out: final_training.train_final_rnn(
+          "paper_enas_cell", config, seed=0, output_dir=out, corpus=corpus),
+      tmp_path)
 
 
 # -------------------------------------------------- one real kill -9

@@ -96,6 +96,7 @@ import numpy as np
 import tensorflow as tf
 
 from child import atomic_files
+from child import epoch_checkpoint
 from child import lm
 from child import outcome
 from child.datasets import batchify
@@ -485,6 +486,20 @@ class WeightAverager:
       for v, saved in zip(self._variables, backup):
         v.assign(saved)
 
+  def arrays(self) -> dict[str, np.ndarray]:
+    """The running average and its count (empty before `start`)."""
+    if not self.started:
+      return {}
+    out = {f"average_{i}": avg.numpy() for i, avg in enumerate(self._average)}
+    out["average_count"] = self._count.numpy()
+    return out
+
+  def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    """Restores `arrays()` (the averager must have started)."""
+    self._count.assign(arrays["average_count"])
+    for i, avg in enumerate(self._average):
+      avg.assign(arrays[f"average_{i}"])
+
   def assign_average(self) -> None:
     """Replaces the weights by their average for good (end of training)."""
     if self.started and self.count:
@@ -552,8 +567,23 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus, measured:
     raise ValueError("the training stream is too short for the batch size")
   valid = _limit(corpus.valid, config.max_eval_tokens)
   cursor, state = 0, model.initial_state(config.batch_size)
+  checkpointed = list(model.variables_list) + [model._rng.state]  # pylint: disable=protected-access
+  first_epoch = 0
+  if output_dir:
+    os.makedirs(output_dir, exist_ok=True)
+    resumed = epoch_checkpoint.restore(output_dir, checkpointed)
+    if resumed:
+      info, extra = resumed
+      first_epoch, cursor = info["epoch"] + 1, info["cursor"]
+      state = tf.constant(extra["hidden"])
+      losses_per_epoch[:] = info["train_losses"]
+      history[:] = info["valid_ppls"]
+      if info["asgd_start_epoch"] is not None:
+        averager.start(info["asgd_start_epoch"])
+        averager.load_arrays(extra)
+        measured["asgd_start_epoch"] = info["asgd_start_epoch"]
   begin = time.perf_counter()
-  for epoch in range(config.epochs):
+  for epoch in range(first_epoch, config.epochs):
     lr = config.learning_rate_at(epoch)
     if config.max_steps_per_epoch is None:
       cursor, state = 0, model.initial_state(config.batch_size)
@@ -584,6 +614,13 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus, measured:
       print(f"epoch {epoch + 1}/{config.epochs} lr {lr:.4g} train_ppl {math.exp(min(mean_loss, 709)):.2f} "
             f"valid_ppl {valid_ppl:.2f}{' (averaged)' if averager.started and averager.count else ''} "
             f"{time.perf_counter() - begin:.0f}s", flush=True)
+    if output_dir:
+      epoch_checkpoint.save(
+          output_dir, epoch, checkpointed,
+          {"cursor": cursor, "train_losses": losses_per_epoch,
+           "valid_ppls": history,
+           "asgd_start_epoch": measured.get("asgd_start_epoch")},
+          dict(averager.arrays(), hidden=np.asarray(state)))
   averager.assign_average()   # the last validation already used these weights
   measured["valid_ppl"] = history[-1] if history else None
   measured["test_ppl"] = _perplexity(model, _limit(corpus.test, config.max_eval_tokens),
@@ -606,7 +643,10 @@ def train_final_rnn(arc: Any, config: RnnFinalConfig, seed: int, output_dir: str
     seed: seeds the weights and the dropout masks.
     output_dir: if given, the final (averaged, with ASGD) weights go to
       ``output_dir/weights.npz`` (rebuild with `build_model` and
-      `FinalRnnLM.set_weights` to load them).
+      `FinalRnnLM.set_weights` to load them), and a checkpoint after each
+      epoch (`child.epoch_checkpoint`: weights, dropout stream, averages,
+      the carried state): a training started again on the same directory
+      resumes from it and ends as an uninterrupted one.
     corpus: the PTB ids (``train``, ``valid``, ``test``, ``vocab``); None
       loads `child.datasets.load_ptb(config.data_dir)`.
 
