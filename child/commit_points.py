@@ -33,7 +33,15 @@ class CommitPointError(Exception):
 
 def save(directory: str, prefix: str, step: int,
          arrays: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-  """Commits `arrays` and `info` as step `step` (see the module doc)."""
+  """Commits `arrays` and `info` as step `step` (see the module doc).
+
+  Raises:
+    ValueError: `info` uses a key of the marker's own (``step``, ``npz``,
+      ``sha256``, ``checksum``).
+  """
+  clash = {"step", "npz", "sha256", "checksum"} & set(info)
+  if clash:
+    raise ValueError(f"commit info may not use the keys {sorted(clash)}")
   name = f"{prefix}-{step}.npz"
   buffer = io.BytesIO()
   np.savez(buffer, **arrays)

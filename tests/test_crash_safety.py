@@ -341,10 +341,12 @@ def test_final_image_training_killed_after_an_epoch_resumes_to_the_same_result(
     tmp_path):
   from enas.image import final_training  # pylint: disable=g-import-not-at-top
   from enas.micro import space as micro_space  # pylint: disable=g-import-not-at-top
+  # Dropout, drop path, crop, flip and cutout: every random stream in use.
   config = final_training.FinalTrainingConfig(
       space="micro", dataset="digits", num_valid=50, max_train=64,
       max_test=50, batch_size=32, epochs=2, num_layers=1, out_filters=4,
-      aux_weight=0.0, augment=True, keep_prob=0.5, drop_path_keep_prob=0.5)
+      aux_weight=0.0, augment=True, cutout_size=2, keep_prob=0.5,
+      drop_path_keep_prob=0.5)
   _check_final_training_resumes_to_the_same_result(
       lambda out: final_training.train_final_image(
           micro_space.PAPER_MICRO_ARC, config, seed=0, output_dir=out),

@@ -257,7 +257,7 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
   resumed = output_dir and epoch_checkpoint.restore(output_dir, state)
   if resumed:
     info, _ = resumed
-    first_epoch, step = info["epoch"] + 1, info["step"]
+    first_epoch, step = info["epoch"] + 1, info["global_step"]
     rng.bit_generator.state = info["rng"]
     for key in ("train_losses", "valid_accuracies"):
       record[key][:] = info[key]
@@ -285,7 +285,7 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
           eval_step, data.x_valid, data.y_valid, config.eval_batch_size))
     if output_dir:
       epoch_checkpoint.save(output_dir, epoch, state, {
-          "step": step, "rng": rng.bit_generator.state,
+          "global_step": step, "rng": rng.bit_generator.state,
           "train_losses": record["train_losses"],
           "valid_accuracies": record["valid_accuracies"]})
   record["test_accuracy"] = _accuracy(eval_step, data.x_test, data.y_test,
