@@ -188,6 +188,27 @@ def test_other_os_errors_are_not_hidden():
     raise OSError(errno.EIO, "Input/output error")
 
 
+# ---------------------------------------------- children out of memory
+def _out_of_memory():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return [MemoryError("cannot allocate"),
+          tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")]
+
+
+@pytest.mark.parametrize("error", _out_of_memory(),
+                         ids=lambda e: type(e).__name__)
+def test_a_child_out_of_memory_is_a_failed_child_not_a_crash(error):
+  from child import outcome  # pylint: disable=g-import-not-at-top
+
+  def train(measured):
+    measured["params"] = 7
+    raise error
+
+  result = outcome.run_guarded(train)
+  assert result.status == outcome.FAILED and result.reward == 0.0
+  assert result.error.startswith(type(error).__name__) and result.params == 7
+
+
 # ------------------------------------------------------------- binaries
 def test_bad_gin_value_is_one_line(tmp_path):
   result = test_binaries.search(tmp_path / "run",

@@ -154,11 +154,9 @@ def test_nas_killed_at_random_writes_resumes_to_the_same_run(tmp_path,
 
 # ---------------------------------------------------------- ENAS image
 IMAGE_GIN = """
-import enas.micro.supergraph
-MicroSupergraph.num_layers = 1
-MicroSupergraph.out_filters = 4
-MicroSupergraph.aux_weight = 0.0
-micro_space.num_nodes = 2
+import enas.macro.supergraph
+macro_space.num_layers = 2
+MacroSupergraph.out_filters = 4
 make_strategy.lstm_size = 8
 make_strategy.lstm_num_layers = 1
 """
@@ -166,13 +164,13 @@ make_strategy.lstm_num_layers = 1
 
 @pytest.fixture(scope="module", name="image_search")
 def fixture_image_search():
-  """search(path): a 2-epoch ENAS micro search on digits, fresh objects each
+  """search(path): a 2-epoch ENAS macro search on digits, fresh objects each
   call except the supergraph, reset to its initial weights."""
   from enas.image import shared_weights  # pylint: disable=g-import-not-at-top
   gin.clear_config()
   gin.parse_config(IMAGE_GIN)
   config = shared_weights.EnasConfig(
-      dataset="digits", num_valid=64, max_train=64, batch_size=32,
+      space="macro", dataset="digits", num_valid=64, max_train=64, batch_size=32,
       eval_batch_size=32, max_steps_per_epoch=1, augment=False,
       derive_samples=1)
   first = shared_weights.ImageSharedWeights(config, seed=0)
@@ -343,8 +341,8 @@ def test_final_image_training_killed_after_an_epoch_resumes_to_the_same_result(
   from enas.micro import space as micro_space  # pylint: disable=g-import-not-at-top
   # Dropout, drop path, crop, flip and cutout: every random stream in use.
   config = final_training.FinalTrainingConfig(
-      space="micro", dataset="digits", num_valid=50, max_train=64,
-      max_test=50, batch_size=32, epochs=2, num_layers=1, out_filters=4,
+      space="micro", dataset="digits", num_valid=20, max_train=32,
+      max_test=20, batch_size=32, epochs=2, num_layers=1, out_filters=4,
       aux_weight=0.0, augment=True, cutout_size=2, keep_prob=0.5,
       drop_path_keep_prob=0.5)
   _check_final_training_resumes_to_the_same_result(
