@@ -49,8 +49,10 @@ def prepare(output_dir: str, *, resume: bool, overwrite: bool) -> bool:
   """Makes `output_dir` ready; returns True when resuming an existing run.
 
   Raises:
-    RunDirError: the directory holds a run and neither flag was given, or
-      --resume was given but there is nothing to resume.
+    RunDirError: the directory holds a run and neither flag was given,
+      --resume was given but there is nothing to resume, or the directory
+      cannot be created (permissions, a read-only file system, a file in
+      the way).
   """
   if resume and overwrite:
     raise RunDirError("--resume and --overwrite exclude each other")
@@ -63,9 +65,13 @@ def prepare(output_dir: str, *, resume: bool, overwrite: bool) -> bool:
     if not exists:
       raise RunDirError(f"--resume: no run in {output_dir}")
     return True
-  if exists and overwrite:
-    shutil.rmtree(output_dir)
-  os.makedirs(output_dir, exist_ok=True)
+  try:
+    if exists and overwrite:
+      shutil.rmtree(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+  except OSError as e:
+    raise RunDirError(f"cannot create output directory {output_dir}: "
+                      f"{e.strerror or e}") from None
   return False
 
 

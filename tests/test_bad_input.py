@@ -183,6 +183,15 @@ def test_a_full_disk_at_a_write_is_one_line_and_keeps_what_was_written(
   assert run.children() == [{"index": 0, "round": 0}]
 
 
+@pytest.mark.parametrize("where", ["file/run", "/proc/no_such_dir/run"])
+def test_an_output_directory_that_cannot_be_made_is_a_run_dir_error(
+    tmp_path, where):
+  from runner import run_dir as run_dir_lib  # pylint: disable=g-import-not-at-top
+  (tmp_path / "file").write_text("")
+  with pytest.raises(run_dir_lib.RunDirError, match="cannot create"):
+    run_dir_lib.prepare(str(tmp_path / where), resume=False, overwrite=False)
+
+
 def test_other_os_errors_are_not_hidden():
   with pytest.raises(OSError), cli.user_errors():
     raise OSError(errno.EIO, "Input/output error")
@@ -220,4 +229,4 @@ def test_bad_gin_value_is_one_line(tmp_path):
 def test_an_unwritable_output_directory_is_one_line(tmp_path):
   (tmp_path / "file").write_text("")
   result = test_binaries.search(tmp_path / "file" / "run")
-  test_binaries.assert_one_line_error(result, "cannot use")
+  test_binaries.assert_one_line_error(result, "cannot create output directory")
