@@ -50,7 +50,10 @@ def save(directory: str, prefix: str, step: int,
   previous = os.path.join(directory, f"{prefix}.previous.json")
   atomic_files.atomic_write_bytes(os.path.join(directory, name), data)
   current = _read_json(marker)
-  if isinstance(current, dict) and current.get("npz") != name:
+  # Only a marker that passes its checksum becomes the fallback (a corrupt
+  # one would push out a good previous commit).
+  if (isinstance(current, dict) and current.get("npz") != name
+      and current.get("checksum") == _checksum(current)):
     atomic_files.atomic_write_json(previous, current)
   atomic_files.atomic_write_json(marker, _sealed(
       dict(info, step=step, npz=name, sha256=hashlib.sha256(data).hexdigest())))
