@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import shutil
 import sys
@@ -88,9 +90,33 @@ def _first_line(error: BaseException) -> str:
   return text.splitlines()[0]
 
 
+# OSErrors that mean the output cannot be written where the user asked
+# (permissions, a full disk or quota, a read-only file system, a path that
+# is no directory): one line, not a traceback.
+_OUTPUT_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "EACCES", "EPERM", "ENOSPC", "EDQUOT", "EROFS", "ENOTDIR", "EISDIR",
+    "ENAMETOOLONG", "EEXIST") if hasattr(errno, name))
+
+
+def os_error_line(error: OSError) -> str:
+  """One line for an OSError of writing or reading the user's files."""
+  where = f" {error.filename}" if error.filename else ""
+  reason = error.strerror or _first_line(error)
+  line = f"cannot use{where}: {reason}"
+  if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+    line += " (work finished before this write is saved; free space and " \
+            "continue with --resume)"
+  return line
+
+
 @contextlib.contextmanager
 def user_errors():
-  """Turns expected mistakes into one line on stderr and exit code 2."""
+  """Turns expected mistakes into one line on stderr and exit code 2.
+
+  Besides the project's own user errors: an OSError of a file the user
+  named or of the output directory (permission denied, disk full, ...);
+  other OSErrors still raise with a traceback (they are bugs).
+  """
   from child import datasets  # pylint: disable=g-import-not-at-top
   # FloatingPointError: a diverging loss (e.g. the ENAS shared-weight
   # training), reported with the setting to change.
@@ -101,6 +127,11 @@ def user_errors():
     yield
   except expected as e:
     print(f"error: {_first_line(e)}", file=sys.stderr)
+    sys.exit(2)
+  except OSError as e:
+    if e.errno not in _OUTPUT_ERRNOS:
+      raise
+    print(f"error: {os_error_line(e)}", file=sys.stderr)
     sys.exit(2)
   except KeyboardInterrupt:
     print("interrupted: finished children are saved; continue with --resume",
@@ -128,12 +159,19 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   for path in gin_files:
     if not os.path.exists(path):
       raise UsageError(f"gin file not found: {path}")
+  # gin logs every include it looks for relative to the working directory
+  # before its search path ("Path not found: ..."): not the user's business.
+  gin_logger = logging.getLogger()
+  level = gin_logger.level
+  gin_logger.setLevel(logging.CRITICAL)
   try:
     gin.add_config_file_search_path(_REPO_ROOT)
     gin.parse_config_files_and_bindings(
         list(gin_files), list(gin_bindings), skip_unknown=False)
-  except (ValueError, SyntaxError, KeyError, TypeError) as e:
+  except (ValueError, SyntaxError, KeyError, TypeError, ImportError) as e:
     raise UsageError(f"bad gin configuration: {_first_line(e)}") from None
+  finally:
+    gin_logger.setLevel(level)
 
 
 def configured_task(gin_files: Sequence[str], gin_bindings: Sequence[str]):

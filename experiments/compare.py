@@ -9,7 +9,9 @@ Every architecture is trained from scratch by the task's final training
 from the task's search space with `--random_seed`. Prints a Markdown table
 (mean and standard deviation over seeds) and, as its last line, a JSON
 object with every result; writes the same to D/compare.json atomically after
-each run, and skips runs already there when called again (resumable).
+each run, and skips runs already there when called again (resumable; an
+ENAS final training killed midway also resumes from its last epoch, kept in
+its own D/<name>-seed<k>/).
 """
 
 import json
@@ -44,6 +46,22 @@ def _candidates(task):
   for i, sample in enumerate(randoms.ask(FLAGS.num_random)):
     out.append((f"random {i}", sample.arc.to_string()))
   return out
+
+
+def _finished(path):
+  """The results already in compare.json (none if there is no file)."""
+  if not os.path.exists(path):
+    return []
+  try:
+    with open(path) as f:
+      results = json.load(f)["results"]
+    if not all(isinstance(r, dict) and {"name", "seed", "status"} <= set(r)
+               for r in results):
+      raise ValueError("a result lacks name, seed or status")
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise cli.UsageError(f"cannot resume from {path} ({e}); move it away to "
+                         "start the comparison again") from None
+  return results
 
 
 def _table(results):
@@ -87,10 +105,7 @@ def main(argv):
       raise cli.UsageError("pass --arc, --arc_file or --num_random")
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     path = os.path.join(FLAGS.output_dir, "compare.json")
-    results = []
-    if os.path.exists(path):
-      with open(path) as f:
-        results = json.load(f)["results"]
+    results = _finished(path)
     done = {(r["name"], r["seed"]) for r in results}
     for name, arc in candidates:
       for seed in (int(s) for s in FLAGS.seeds):

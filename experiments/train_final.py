@@ -1,7 +1,8 @@
 r"""Trains one fixed architecture from scratch and tests it.
 
   python -m experiments.train_final --gin_file=F --arc='1 2 0 ...' \
-      --output_dir=D [--arc_file=RUN/best.json] [--seed=N] [--overwrite]
+      --output_dir=D [--arc_file=RUN/best.json] [--seed=N] \
+      [--resume | --overwrite]
 
 The task, data and training settings come from gin (for a NAS search, the
 search's gin file plus bindings for the longer final schedule, e.g.
@@ -9,6 +10,11 @@ search's gin file plus bindings for the longer final schedule, e.g.
 ``D/result.json`` (arc, test accuracy, validation accuracies, parameters,
 seconds) and the trained model: ``D/model.keras`` and ``D/saved_model/``
 for serving (`child.export`; language models also ``D/vocab.txt``).
+
+The ENAS final trainings (image and PTB) commit a checkpoint to D after each
+epoch (weights, optimizer slots, random streams); ``--resume`` continues a
+killed run from its last good epoch and ends with the result an
+uninterrupted run gives. (A NAS task's final training starts over.)
 """
 
 import json
@@ -25,7 +31,9 @@ FLAGS = flags.FLAGS
 cli.define_gin_flags()
 cli.define_arc_flags("train")
 cli.define_output_flags("where result.json and the model go.",
-                        overwrite="replace --output_dir if it exists.")
+                        overwrite="replace --output_dir if it exists.",
+                        resume="continue the training in --output_dir from "
+                        "its last finished epoch.")
 flags.DEFINE_integer("seed", 0, "training seed.")
 
 
@@ -38,7 +46,8 @@ def main(argv):
     from runner import run_dir  # pylint: disable=g-import-not-at-top
     if not FLAGS.output_dir:
       raise cli.UsageError("pass --output_dir")
-    run_dir.prepare(FLAGS.output_dir, resume=False, overwrite=FLAGS.overwrite)
+    run_dir.prepare(FLAGS.output_dir, resume=FLAGS.resume,
+                    overwrite=FLAGS.overwrite)
     from runner import tensorboard  # pylint: disable=g-import-not-at-top
     result = tensorboard.evaluate_logged(task, arc, FLAGS.seed, FLAGS.output_dir)
     result = dict(result, arc=str(arc), space=task.space.name,

@@ -57,6 +57,7 @@ import gin
 import numpy as np
 
 from child import progress
+from controller import config_check
 from controller import errors
 from controller import search_space as ss
 from controller import strategy as strategy_lib
@@ -101,6 +102,7 @@ class SearchBudget:
   samples_per_update: int = 8
 
   def __post_init__(self):
+    config_check.check(self)
     for name in ("rounds", "updates_per_round", "samples_per_update"):
       value = getattr(self, name)
       if not isinstance(value, int) or value < 1:
@@ -395,8 +397,10 @@ def _with_objective(objective: objective_lib.Objective | None,
 
 
 def _restore(run: run_dir_lib.RunDir, strategy, evaluator, log) -> int:
-  """Loads the last committed round; returns the round to start at."""
-  saved = run.load_state()
+  """Loads the last commit point that passes its checks (a corrupt one
+  falls back to the one before, `RunDir.load_state`); returns the round to
+  start at."""
+  saved = run.load_state(log)
   if saved is None:
     return 0
   info, arrays = saved
@@ -404,6 +408,9 @@ def _restore(run: run_dir_lib.RunDir, strategy, evaluator, log) -> int:
     raise run_dir_lib.RunDirError(
         f"--resume: {run.path} holds a {info.get('kind')!r} search, not "
         f"{evaluator.kind!r}")
+  if not isinstance(info.get("round"), int) or info["round"] < 0:
+    raise run_dir_lib.RunDirError(f"--resume: {run.path}/state.json names no "
+                                  "round; start again with --overwrite")
   strategy.load_state(_prefixed(arrays, "strategy/"))
   evaluator.load_state(_prefixed(arrays, "evaluator/"))
   log(f"resuming after {evaluator.round_name} {info['round']}")
@@ -422,12 +429,15 @@ def _records_to_keep(run: run_dir_lib.RunDir, start_round: int,
 
   Records of committed rounds stay; those of the interrupted round stay only
   if the evaluator's finished results are reusable; a line torn by a kill is
-  dropped.
+  dropped. After a fallback to an earlier commit point (a corrupt last
+  one), `start_round` follows it and the records of the rounds after it go.
   """
   last = start_round if keep_interrupted else start_round - 1
-  records = [r for r in run.children() if r.get("round", -1) <= last]
+  records = [r for r in run.children()
+             if isinstance(r.get("round"), int) and r["round"] <= last]
   run.rewrite_children(records)
-  rounds = [r for r in run.read_jsonl(ROUNDS) if r["round"] < start_round]
+  rounds = [r for r in run.read_jsonl(ROUNDS)
+            if isinstance(r.get("round"), int) and r["round"] < start_round]
   run.rewrite_jsonl(ROUNDS, rounds)
   return records
 

@@ -8,9 +8,12 @@ A run directory holds:
 * ``rounds.jsonl``: one JSON line per finished round of the search.
 * ``state-<round>.npz`` + ``state.json``: the strategy's and evaluator's
   state after the last finished round. ``state.json`` is the commit point: it
-  is replaced atomically after the npz of its step is complete and names
-  that file, so a reader never trusts a half-written checkpoint; older npz
-  files are removed after the commit.
+  is replaced atomically after the npz of its step is complete, names that
+  file and records its sha256 and a checksum of its own fields, so a reader
+  never trusts a half-written or corrupted checkpoint. The commit before it
+  stays as ``state.previous.json`` + its npz: when the last one fails its
+  checks, `RunDir.load_state` falls back to it and says so in one line.
+  Older npz files are removed after the commit (`child.commit_points`).
 * ``best.json``: the search's result (replaced atomically).
 
 Every whole-file write goes to a temporary file in the same directory and is
@@ -19,14 +22,15 @@ moved into place with `os.replace`, so a kill never leaves a truncated file.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
+from child import atomic_files
+from child import commit_points
 from child.atomic_files import atomic_write_bytes, atomic_write_json
 
 
@@ -36,6 +40,7 @@ class RunDirError(Exception):
 
 ARCHITECTURES = "architectures.jsonl"
 BEST = "best.json"
+STATE = "state"
 STATE_JSON = "state.json"
 OPERATIVE_CONFIG = "operative_config.gin"
 
@@ -44,8 +49,10 @@ def prepare(output_dir: str, *, resume: bool, overwrite: bool) -> bool:
   """Makes `output_dir` ready; returns True when resuming an existing run.
 
   Raises:
-    RunDirError: the directory holds a run and neither flag was given, or
-      --resume was given but there is nothing to resume.
+    RunDirError: the directory holds a run and neither flag was given,
+      --resume was given but there is nothing to resume, or the directory
+      cannot be created (permissions, a read-only file system, a file in
+      the way).
   """
   if resume and overwrite:
     raise RunDirError("--resume and --overwrite exclude each other")
@@ -58,9 +65,13 @@ def prepare(output_dir: str, *, resume: bool, overwrite: bool) -> bool:
     if not exists:
       raise RunDirError(f"--resume: no run in {output_dir}")
     return True
-  if exists and overwrite:
-    shutil.rmtree(output_dir)
-  os.makedirs(output_dir, exist_ok=True)
+  try:
+    if exists and overwrite:
+      shutil.rmtree(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+  except OSError as e:
+    raise RunDirError(f"cannot create output directory {output_dir}: "
+                      f"{e.strerror or e}") from None
   return False
 
 
@@ -76,10 +87,7 @@ class RunDir:
   # json-lines logs -----------------------------------------------------
   def append_jsonl(self, name: str, record: dict[str, Any]) -> None:
     """Appends one line to the log `name` and forces it to disk."""
-    with open(self.file(name), "a") as f:
-      f.write(json.dumps(record, sort_keys=True) + "\n")
-      f.flush()
-      os.fsync(f.fileno())
+    atomic_files.append_line(self.file(name), json.dumps(record, sort_keys=True))
 
   def read_jsonl(self, name: str) -> list[dict[str, Any]]:
     """Every complete line of the log `name` (a torn last line is skipped)."""
@@ -90,9 +98,11 @@ class RunDir:
     with open(path) as f:
       for line in f:
         try:
-          out.append(json.loads(line))
+          value = json.loads(line)
         except json.JSONDecodeError:
           continue
+        if isinstance(value, dict):
+          out.append(value)
     return out
 
   def rewrite_jsonl(self, name: str, records: Iterable[dict[str, Any]]) -> None:
@@ -114,24 +124,23 @@ class RunDir:
   # strategy state ------------------------------------------------------
   def save_state(self, step: int, arrays: dict[str, np.ndarray],
                  info: dict[str, Any]) -> None:
-    """Saves the strategy after update `step` (npz first, then the marker)."""
-    name = f"state-{step}.npz"
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(self.file(name), buffer.getvalue())
-    atomic_write_json(self.file(STATE_JSON), dict(info, step=step, npz=name))
-    for old in os.listdir(self.path):
-      if old.startswith("state-") and old.endswith(".npz") and old != name:
-        os.remove(self.file(old))
+    """Commits the state after update `step` (`child.commit_points.save`)."""
+    commit_points.save(self.path, STATE, step, arrays, info)
 
-  def load_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
-    if not os.path.exists(self.file(STATE_JSON)):
-      return None
-    with open(self.file(STATE_JSON)) as f:
-      info = json.load(f)
-    with np.load(self.file(info["npz"]), allow_pickle=False) as data:
-      arrays = {k: data[k] for k in data.files}
-    return info, arrays
+  def load_state(self, log: Optional[Callable[[str], None]] = None
+                 ) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """The last commit that passes its checks, or None if there is none.
+
+    A corrupt last commit falls back to the one before, saying so to `log`
+    (`child.commit_points.load`).
+
+    Raises:
+      RunDirError: both commits exist and fail their checks.
+    """
+    try:
+      return commit_points.load(self.path, STATE, log)
+    except commit_points.CommitPointError as e:
+      raise RunDirError(f"--resume: {e}; start again with --overwrite") from None
 
   # best and config -----------------------------------------------------
   def write_best(self, record: dict[str, Any]) -> None:
@@ -139,3 +148,4 @@ class RunDir:
 
   def write_config(self, text: str) -> None:
     atomic_write_bytes(self.file(OPERATIVE_CONFIG), text.encode())
+

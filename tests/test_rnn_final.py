@@ -256,8 +256,11 @@ def test_the_lstm_and_the_paper_cell_train_one_tiny_epoch(arc, tmp_path):
   assert result.valid_ppl < 0.75 * VOCAB          # learned something about the stream
   assert result.params == rf.count_params(arc, TINY)
   assert len(result.valid_ppls) == len(result.train_losses) == 1
-  # The weights, the SavedModel and its vocabulary (rf.export), no temporary file left.
-  assert sorted(os.listdir(tmp_path)) == ["saved_model", "vocab.txt", rf.WEIGHTS_FILE]
+  # The weights, the SavedModel and its vocabulary (rf.export), the last
+  # epoch's checkpoint, no temporary file left.
+  assert sorted(os.listdir(tmp_path)) == sorted([
+      "final_checkpoint-0.npz", "final_checkpoint.json", "saved_model",
+      "vocab.txt", rf.WEIGHTS_FILE])
   restored = rf.build_model(arc, TINY, seed=99)
   with np.load(tmp_path / rf.WEIGHTS_FILE) as saved:
     restored.set_weights(dict(saved))

@@ -31,6 +31,7 @@ from child.nas_cnn import cost as cost_lib
 from child import progress
 from child import summaries
 from child.nas_cnn.builder import ConvLayer, build_cnn, count_params
+from controller import config_check
 
 _EVAL_BATCH = 1024
 _AUGMENT_PAD = 4
@@ -83,6 +84,14 @@ class ChildTrainerConfig:
   reward_power: float = 3.0
   max_train_batches_per_epoch: int | None = None
   augment: bool = False
+
+  def __post_init__(self):
+    config_check.check(
+        self, positive=("epochs", "batch_size", "reward_last_k",
+                        "max_train_batches_per_epoch"),
+        non_negative=("learning_rate", "momentum", "weight_decay",
+                      "reward_power"),
+        unit=("dropout",))
 
 
 def reward_from_accuracies(accuracies: Sequence[float], last_k: int,

@@ -54,6 +54,7 @@ from child import summaries
 from child.datasets import batchify
 from child.nas_tree_cell import cost as cost_lib
 from child.nas_tree_cell.cell import CellLike, cell_factory as make_cell_factory
+from controller import config_check
 
 CellFactory = Callable[[int], keras.layers.Layer]
 
@@ -377,6 +378,16 @@ class LanguageModelConfig:
   reward_c: float = 80.0
   reward_power: float = 2.0
   jit_compile: bool = False
+
+  def __post_init__(self):
+    config_check.check(
+        self, positive=("embedding_size", "hidden_size", "num_layers",
+                        "batch_size", "bptt", "epochs", "max_steps_per_epoch",
+                        "eval_batch_size", "max_eval_tokens"),
+        non_negative=("init_scale", "learning_rate", "lr_decay",
+                      "decay_start_epoch", "clip_norm", "reward_c",
+                      "reward_power"),
+        unit=("input_dropout", "layer_dropout", "output_dropout"))
 
   def learning_rate_at(self, epoch: int) -> float:
     """The learning rate of 0-based `epoch`."""

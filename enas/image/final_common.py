@@ -55,6 +55,9 @@ class DropPath(keras.layers.Layer):
     self.keep_prob = keep_prob
     self.layer = layer
     self.num_cells = num_cells
+    # Its state is a model variable: a per-epoch checkpoint resumes the
+    # drop-path stream exactly.
+    self.seeds = keras.random.SeedGenerator()
     self.layer_keep = 1.0 - (layer + 1) / num_cells * (1.0 - keep_prob)
     self.built = True
 
@@ -73,7 +76,8 @@ class DropPath(keras.layers.Layer):
       return x
     keep = self.keep(progress)
     batch = tf.shape(x)[0]
-    mask = tf.floor(keep + tf.random.uniform([batch, 1, 1, 1], dtype=x.dtype))
+    mask = tf.floor(keep + keras.random.uniform([batch, 1, 1, 1], dtype=x.dtype,
+                                                seed=self.seeds))
     return x / keep * mask
 
 

@@ -34,9 +34,11 @@ import tensorflow as tf
 
 from child import latency as latency_lib
 from child import datasets as _datasets  # noqa: F401  (registers OwnImagesConfig for gin bindings)
+from child import epoch_checkpoint
 from child import outcome
 from child import progress as bars  # `progress` is the drop-path schedule below
 from child import summaries
+from controller import config_check
 from controller.search_space import Architecture
 from enas.image import families
 from enas.image import final_common
@@ -118,6 +120,13 @@ class FinalTrainingConfig:
   clip_mode: str = "norm"
 
   def __post_init__(self):
+    config_check.check(
+        self, positive=("max_train", "max_test", "batch_size",
+                        "eval_batch_size", "epochs", "lr_t0", "lr_tmul",
+                        "num_layers", "num_nodes", "out_filters"),
+        non_negative=("num_valid", "lr_max", "lr_min", "l2", "momentum",
+                      "grad_bound", "cutout_size", "aux_weight"),
+        unit=("keep_prob", "drop_path_keep_prob"))
     image_ops.check_clip_mode(self.clip_mode, "FinalTrainingConfig.clip_mode")
 
 
@@ -170,7 +179,7 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, *,
 
 
 def _make_steps(model, config: FinalTrainingConfig, input_shape):
-  """Compiled train and eval steps; the optimizer owns momentum slots."""
+  """Compiled train and eval steps and the optimizer's momentum slots."""
   variables = model.trainable_weights
   sgd = image_ops.NesterovMomentum(variables, config.momentum)
   images_spec = tf.TensorSpec([None, *input_shape], tf.float32)
@@ -207,7 +216,7 @@ def _make_steps(model, config: FinalTrainingConfig, input_shape):
     correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.int32))
     return correct, tf.reduce_all(tf.math.is_finite(logits))
 
-  return train_step, eval_step
+  return train_step, eval_step, sgd.slots
 
 
 def _accuracy(eval_step, images, labels, batch_size: int) -> float:
@@ -239,15 +248,25 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
   record["params"] = final_common.count_params(model)
   record["params_without_aux"] = final_common.count_params(
       model, include_aux_head=False)
-  train_step, eval_step = _make_steps(model, config, input_shape)
+  train_step, eval_step, slots = _make_steps(model, config, input_shape)
+  state = list(model.variables) + list(slots)
   x_train = np.asarray(data.x_train, np.float32)
   y_train = np.asarray(data.y_train, np.int32)
   n = len(x_train)
   steps_per_epoch = math.ceil(n / config.batch_size)
   total_steps = steps_per_epoch * config.epochs
   progress = getattr(model, "progress", None)
-  step = 0
-  for epoch in bars.track(range(config.epochs), "final epoch", unit="epoch"):
+  step, first_epoch = 0, 0
+  if output_dir:
+    os.makedirs(output_dir, exist_ok=True)
+  resumed = output_dir and epoch_checkpoint.restore(output_dir, state)
+  if resumed:
+    info, _ = resumed
+    first_epoch, step = info["epoch"] + 1, info["global_step"]
+    rng.bit_generator.state = info["rng"]
+    for key in ("train_losses", "valid_accuracies"):
+      record[key][:] = info[key]
+  for epoch in bars.track(range(first_epoch, config.epochs), "final epoch", unit="epoch"):
     order = rng.permutation(n)
     losses = []
     for start in bars.track(range(0, n, config.batch_size), "step", unit="step"):
@@ -270,6 +289,11 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
       record["valid_accuracies"].append(_accuracy(
           eval_step, data.x_valid, data.y_valid, config.eval_batch_size))
     summaries.epoch(epoch + 1, train_loss=mean_loss, lr=lr, valid_accuracy=(record["valid_accuracies"] or [None])[-1])
+    if output_dir:
+      epoch_checkpoint.save(output_dir, epoch, state, {
+          "global_step": step, "rng": rng.bit_generator.state,
+          "train_losses": record["train_losses"],
+          "valid_accuracies": record["valid_accuracies"]})
   record["test_accuracy"] = _accuracy(eval_step, data.x_test, data.y_test,
                                       config.eval_batch_size)
   if output_dir:
@@ -300,7 +324,10 @@ def train_final_image(arc: Any, config: FinalTrainingConfig, seed: int,
       ``model.weights.h5`` (rebuild the model with `build_final_model` to
       load them), the whole model in ``model.keras`` and a SavedModel
       (images -> logits) in ``saved_model/``
-      (`enas.image.final_common.export_final_model`).
+      (`enas.image.final_common.export_final_model`), and a checkpoint
+      after each epoch (`child.epoch_checkpoint`): a training started
+      again on the same directory resumes from it and ends as an
+      uninterrupted one.
     latency: with ``runs > 0``, also time the trained model's inference
       forward pass on a test batch (``latency``, `child.latency`).
 

@@ -48,6 +48,7 @@ import numpy as np
 
 from child import datasets as _datasets  # noqa: F401  (registers OwnImagesConfig for gin bindings)
 from child import progress
+from controller import config_check
 from controller import errors
 from controller import search_space as ss
 from enas import checkpoint
@@ -116,6 +117,12 @@ class EnasConfig:
 
   def __post_init__(self):
     from enas.image import ops  # pylint: disable=g-import-not-at-top
+    config_check.check(
+        self, positive=("num_valid", "max_train", "batch_size",
+                        "eval_batch_size", "max_steps_per_epoch", "lr_t0",
+                        "lr_tmul", "derive_samples"),
+        non_negative=("lr_max", "lr_min"),
+        choices={"valid_split": ("last", "random")})
     families.get(self.space)  # one line naming the families otherwise
     ops.check_clip_mode(self.clip_mode, "EnasConfig.clip_mode")
     if self.derive_on not in ("minibatch", "validation"):

@@ -58,6 +58,9 @@ class MacroFinalModel(keras.Model):
                out_filters: int = 96, keep_prob: float = 0.5,
                name: str = "macro_final"):
     super().__init__(name=name)
+    # A Keras seed generator: its state is one of the model's variables, so
+    # a per-epoch checkpoint resumes the dropout stream exactly.
+    self.dropout_seeds = keras.random.SeedGenerator()
     self.arc = arc
     self.num_classes = num_classes
     self.out_filters = out_filters
@@ -116,7 +119,8 @@ class MacroFinalModel(keras.Model):
     # As the official final macro head: no ReLU before the pooling.
     x = image_ops.global_avg_pool(nodes[-1])
     if training and self.keep_prob < 1.0:
-      x = tf.nn.dropout(x, rate=1.0 - self.keep_prob)
+      x = keras.random.dropout(x, rate=1.0 - self.keep_prob,
+                               seed=self.dropout_seeds)
     return tf.matmul(x, self.classifier)
 
 

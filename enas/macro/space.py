@@ -184,7 +184,7 @@ class MacroArc:
 
 def _macro_layers_for(num_tokens: int) -> int:
   layers = int(round((math.sqrt(8 * num_tokens + 1) - 1) / 2))
-  if layers * (layers + 1) // 2 != num_tokens:
+  if layers < 1 or layers * (layers + 1) // 2 != num_tokens:
     raise ArchitectureError(
         f"{MACRO_SPACE_NAME}: {num_tokens} integers is not L (L + 1) / 2")
   return layers

@@ -232,6 +232,9 @@ class MicroFinalModel(keras.Model):
                cell_output: str = "concat",
                name: str = "micro_final"):
     super().__init__(name=name)
+    # A Keras seed generator: its state is one of the model's variables, so
+    # a per-epoch checkpoint resumes the dropout stream exactly.
+    self.dropout_seeds = keras.random.SeedGenerator()
     self.cell_output = cell_output
     self.arc = arc
     self.num_classes = num_classes
@@ -308,7 +311,8 @@ class MicroFinalModel(keras.Model):
         aux = self.aux_head(out)
     x = image_ops.global_avg_pool(tf.nn.relu(inputs[1]))
     if training and self.keep_prob < 1.0:
-      x = tf.nn.dropout(x, rate=1.0 - self.keep_prob)
+      x = keras.random.dropout(x, rate=1.0 - self.keep_prob,
+                               seed=self.dropout_seeds)
     logits = tf.matmul(x, self.classifier)
     return logits if aux is None else (logits, aux)
 

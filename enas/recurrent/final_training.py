@@ -96,12 +96,14 @@ import numpy as np
 import tensorflow as tf
 
 from child import atomic_files
+from child import epoch_checkpoint
 from child import latency as latency_lib
 from child import lm
 from child import outcome
 from child import progress
 from child import summaries
 from child.datasets import batchify
+from controller import config_check
 from controller.search_space import Architecture, ArchitectureError
 from enas.recurrent import cost as rnn_cost
 from enas.recurrent import space as rnn_space
@@ -193,6 +195,18 @@ class RnnFinalConfig:
   max_eval_tokens: Optional[int] = None
   data_dir: Optional[str] = None
   progress: bool = True
+
+  def __post_init__(self):
+    config_check.check(
+        self, positive=("num_nodes", "hidden_size", "vocab_size", "batch_size",
+                        "bptt", "epochs", "max_steps_per_epoch",
+                        "lr_decay_every", "asgd_nonmono", "valid_batch_size",
+                        "test_batch_size", "eval_bptt", "max_eval_tokens",
+                        "init_range"),
+        non_negative=("learning_rate", "lr_decay_start", "lr_decay_rate",
+                      "lr_min", "grad_bound", "l2_reg", "slowness_reg",
+                      "activation_reg"),
+        unit=("embedding_keep", "x_keep", "h_keep", "output_keep"))
 
   def learning_rate_at(self, epoch: int) -> float:
     """The rate of 0-based `epoch`: the official staircase exponential decay.
@@ -481,6 +495,20 @@ class WeightAverager:
       for v, saved in zip(self._variables, backup):
         v.assign(saved)
 
+  def arrays(self) -> dict[str, np.ndarray]:
+    """The running average and its count (empty before `start`)."""
+    if not self.started:
+      return {}
+    out = {f"average_{i}": avg.numpy() for i, avg in enumerate(self._average)}
+    out["average_count"] = self._count.numpy()
+    return out
+
+  def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    """Restores `arrays()` (the averager must have started)."""
+    self._count.assign(arrays["average_count"])
+    for i, avg in enumerate(self._average):
+      avg.assign(arrays[f"average_{i}"])
+
   def assign_average(self) -> None:
     """Replaces the weights by their average for good (end of training)."""
     if self.started and self.count:
@@ -583,8 +611,23 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus,
     raise ValueError("the training stream is too short for the batch size")
   valid = _limit(corpus.valid, config.max_eval_tokens)
   cursor, state = 0, model.initial_state(config.batch_size)
+  checkpointed = list(model.variables_list) + [model._rng.state]  # pylint: disable=protected-access
+  first_epoch = 0
+  if output_dir:
+    os.makedirs(output_dir, exist_ok=True)
+    resumed = epoch_checkpoint.restore(output_dir, checkpointed)
+    if resumed:
+      info, extra = resumed
+      first_epoch, cursor = info["epoch"] + 1, info["cursor"]
+      state = tf.constant(extra["hidden"])
+      losses_per_epoch[:] = info["train_losses"]
+      history[:] = info["valid_ppls"]
+      if info["asgd_start_epoch"] is not None:
+        averager.start(info["asgd_start_epoch"])
+        averager.load_arrays(extra)
+        measured["asgd_start_epoch"] = info["asgd_start_epoch"]
   begin = time.perf_counter()
-  for epoch in progress.track(range(config.epochs), "final epoch", unit="epoch"):
+  for epoch in progress.track(range(first_epoch, config.epochs), "final epoch", unit="epoch"):
     lr = config.learning_rate_at(epoch)
     if config.max_steps_per_epoch is None:
       cursor, state = 0, model.initial_state(config.batch_size)
@@ -617,7 +660,14 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus,
             f"epoch {epoch + 1}/{config.epochs} lr {lr:.4g} train_ppl {math.exp(min(mean_loss, 709)):.2f} "
             f"valid_ppl {valid_ppl:.2f}{' (averaged)' if averager.started and averager.count else ''} "
             f"{time.perf_counter() - begin:.0f}s "
-            f"({progress.pace(epoch + 1, config.epochs, time.perf_counter() - begin, 'epoch')})")
+            f"({progress.pace(epoch + 1 - first_epoch, config.epochs - first_epoch, time.perf_counter() - begin, 'epoch')})")
+    if output_dir:
+      epoch_checkpoint.save(
+          output_dir, epoch, checkpointed,
+          {"cursor": cursor, "train_losses": losses_per_epoch,
+           "valid_ppls": history,
+           "asgd_start_epoch": measured.get("asgd_start_epoch")},
+          dict(averager.arrays(), hidden=np.asarray(state)))
   averager.assign_average()   # the last validation already used these weights
   measured["valid_ppl"] = history[-1] if history else None
   measured["test_ppl"] = _perplexity(model, _limit(corpus.test, config.max_eval_tokens),
@@ -647,8 +697,11 @@ def train_final_rnn(arc: Any, config: RnnFinalConfig, seed: int, output_dir: str
     seed: seeds the weights and the dropout masks.
     output_dir: if given, the final (averaged, with ASGD) weights go to
       ``output_dir/weights.npz`` (rebuild with `build_model` and
-      `FinalRnnLM.set_weights` to load them), and the model for serving to
-      ``saved_model/`` with its ``vocab.txt`` (`export`).
+      `FinalRnnLM.set_weights` to load them), the model for serving in
+      ``saved_model/`` with its ``vocab.txt`` (`export`), and a checkpoint
+      after each epoch (`child.epoch_checkpoint`: weights, dropout stream,
+      averages, the carried state): a training started again on the same
+      directory resumes from it and ends as an uninterrupted one.
     corpus: the PTB ids (``train``, ``valid``, ``test``, ``vocab``); None
       loads `child.datasets.load_ptb(config.data_dir)`.
     latency: with ``runs > 0``, also time one forward pass (with the NLL) of

@@ -58,6 +58,7 @@ import numpy as np
 
 from child import lm
 from child import progress
+from controller import config_check
 from controller import errors
 from controller import search_space as ss
 from enas import checkpoint
@@ -129,6 +130,12 @@ class EnasRnnConfig:
   max_skips_in_a_row: int = 10
 
   def __post_init__(self):
+    config_check.check(
+        self, positive=("max_train_tokens", "max_valid_tokens",
+                        "max_steps_per_epoch", "lr_decay_every",
+                        "derive_samples", "max_skips_in_a_row"),
+        non_negative=("learning_rate", "lr_decay_start", "lr_decay_rate",
+                      "lr_min", "reward_c", "max_log_ppl"))
     if self.derive_on not in ("minibatch", "validation"):
       raise errors.ConfigError(f"EnasRnnConfig.derive_on must be 'minibatch' or "
                        f"'validation', not {self.derive_on!r}")
