@@ -656,11 +656,12 @@ def _train(arc, config: RnnFinalConfig, seed: int, output_dir, corpus,
     history.append(valid_ppl)
     summaries.epoch(epoch + 1, train_loss=mean_loss, valid_ppl=valid_ppl, lr=lr)
     if config.progress:
+      elapsed = time.perf_counter() - begin
       progress.print_line(
             f"epoch {epoch + 1}/{config.epochs} lr {lr:.4g} train_ppl {math.exp(min(mean_loss, 709)):.2f} "
             f"valid_ppl {valid_ppl:.2f}{' (averaged)' if averager.started and averager.count else ''} "
-            f"{time.perf_counter() - begin:.0f}s "
-            f"({progress.pace(epoch + 1 - first_epoch, config.epochs - first_epoch, time.perf_counter() - begin, 'epoch')})")
+            f"{elapsed:.0f}s "
+            f"({progress.pace(epoch + 1 - first_epoch, config.epochs - first_epoch, elapsed, 'epoch')})")
     if output_dir:
       epoch_checkpoint.save(
           output_dir, epoch, checkpointed,
