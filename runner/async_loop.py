@@ -131,17 +131,8 @@ def run_search_async(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
                      mean_staleness=float(np.mean(staleness)),
                      max_staleness=int(max(staleness)),
                      seconds_waiting=waited)
-      run.append_jsonl(loop.ROUNDS, summary)
-      loop._notify(observers, "on_round", summary)  # pylint: disable=protected-access
-      arrays = {f"strategy/{k}": v for k, v in strategy.state().items()}
-      arrays.update({f"evaluator/{k}": v
-                     for k, v in evaluator.state().items()})
-      run.save_state(round_index, arrays,
-                     {"kind": evaluator.kind, "round": round_index,
-                      "num_records": len(records), "asynchronous": True})
-      best = loop.best_record(records)
-      if best is not None:
-        run.write_best(loop._result_of_record(best, evaluator))  # pylint: disable=protected-access
+      loop.commit_round(run, strategy, evaluator, round_index, summary,
+                        records, observers, asynchronous=True)
       log(loop._round_line(summary, evaluator.round_name, budget.rounds,  # pylint: disable=protected-access
                            time.time() - started, evaluator.phase)
           + f"\n  staleness mean {summary['mean_staleness']:.2f} max "
@@ -150,7 +141,4 @@ def run_search_async(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
     best = loop.derive(strategy, evaluator, records, seed, objective)
   finally:
     evaluator.close()
-  if best:
-    run.write_best(best)
-  loop._notify(observers, "on_result", best)  # pylint: disable=protected-access
-  return best
+  return loop.finish(run, best, observers)

@@ -293,18 +293,8 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
       summary = _round_record(round_index, metrics, strategy_metrics,
                               entropies, evaluated,
                               time.time() - round_started)
-      run.append_jsonl(ROUNDS, summary)
-      _notify(observers, "on_round", summary)
-      arrays = {f"strategy/{k}": v for k, v in strategy.state().items()}
-      arrays.update({f"evaluator/{k}": v
-                     for k, v in evaluator.state().items()})
-      run.save_state(round_index, arrays,
-                     {"kind": evaluator.kind, "round": round_index,
-                      "num_records": len(records)})
-      if not evaluator.derive_samples:
-        best = best_record(records)
-        if best is not None:
-          run.write_best(_result_of_record(best, evaluator))
+      commit_round(run, strategy, evaluator, round_index, summary, records,
+                   observers)
       log(_round_line(summary, evaluator.round_name, budget.rounds,
                       time.time() - started, evaluator.phase,
                       pace=progress.pace(round_index + 1 - start_round, budget.rounds - start_round,
@@ -313,6 +303,35 @@ def run_search(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
   finally:
     evaluator.close()
     progress.reset()
+  return finish(run, best, observers)
+
+
+def commit_round(run: run_dir_lib.RunDir, strategy: strategy_lib.Strategy,
+                 evaluator: Evaluator, round_index: int,
+                 summary: dict[str, Any], records: Sequence[dict[str, Any]],
+                 observers: Sequence[Observer] = (), **info: Any) -> None:
+  """Ends a round: its ``rounds.jsonl`` line, then the commit point.
+
+  The state of the strategy and the evaluator is saved atomically after the
+  line (`RunDir.save_state`); a search without a derive step also rewrites
+  ``best.json``. `info` goes into the commit's marker.
+  """
+  run.append_jsonl(ROUNDS, summary)
+  _notify(observers, "on_round", summary)
+  arrays = {f"strategy/{k}": v for k, v in strategy.state().items()}
+  arrays.update({f"evaluator/{k}": v for k, v in evaluator.state().items()})
+  run.save_state(round_index, arrays,
+                 dict(info, kind=evaluator.kind, round=round_index,
+                      num_records=len(records)))
+  if not evaluator.derive_samples:
+    best = best_record(records)
+    if best is not None:
+      run.write_best(_result_of_record(best, evaluator))
+
+
+def finish(run: run_dir_lib.RunDir, best: dict[str, Any],
+           observers: Sequence[Observer] = ()) -> dict[str, Any]:
+  """Writes the search's result (if any) and tells the observers."""
   if best:
     run.write_best(best)
   _notify(observers, "on_result", best)
