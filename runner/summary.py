@@ -26,6 +26,8 @@ import json
 import os
 from typing import Any, Iterable, Sequence
 
+from runner import run_dir as run_dir_lib
+
 PHASE_LABELS = {"shared_weights": "search-phase (shared weights)",
                 "from_scratch": "from scratch"}
 
@@ -60,22 +62,6 @@ class Run:
   retrained: dict[str, dict[str, Any]]
 
 
-def _jsonl(path: str) -> list[dict[str, Any]]:
-  """The lines of a json-lines file; a line torn by a kill is skipped."""
-  if not os.path.exists(path):
-    return []
-  out = []
-  with open(path) as f:
-    for line in f:
-      try:
-        value = json.loads(line)
-      except ValueError:
-        continue
-      if isinstance(value, dict):
-        out.append(value)
-  return out
-
-
 def _json(path: str) -> dict[str, Any]:
   try:
     with open(path) as f:
@@ -107,7 +93,8 @@ def load_run(path: str, result_files: Iterable[str] = ()) -> Run:
       named result file cannot be read.
   """
   result_files = list(result_files)
-  records = _jsonl(os.path.join(path, "architectures.jsonl"))
+  run = run_dir_lib.RunDir(path)
+  records = run.children()
   best = _json(os.path.join(path, "best.json"))
   if not os.path.isdir(path) or (not records and not best):
     raise SummaryError(f"{path} holds no search (no architectures.jsonl or "
@@ -120,8 +107,7 @@ def load_run(path: str, result_files: Iterable[str] = ()) -> Run:
         raise SummaryError(f"cannot read an 'arc' from {name}")
       continue
     retrained[_key(result["arc"])] = dict(result, source=name)
-  return Run(path, records, _jsonl(os.path.join(path, "rounds.jsonl")), best,
-             retrained)
+  return Run(path, records, run.read_jsonl("rounds.jsonl"), best, retrained)
 
 
 def _key(arc: str) -> str:
