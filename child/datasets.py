@@ -103,6 +103,13 @@ class BadDatasetError(DatasetNotFoundError):
     """
 
 
+class CorruptDatasetError(BadDatasetError, ValueError):
+    """A data file is truncated or malformed (an IDX file, a CIFAR-10 batch).
+
+    Also a `ValueError`, as a malformed file's error was before.
+    """
+
+
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class OwnImagesConfig:
@@ -214,7 +221,7 @@ def read_idx(path: str) -> np.ndarray:
         The array, with the shape and dtype (native byte order) the header declares.
 
     Raises:
-        ValueError: If the file is not a well-formed IDX file; the message names it.
+        CorruptDatasetError: If the file is not a well-formed IDX file (a ValueError); the message names it.
     """
     with open(path, "rb") as f:
         raw = f.read()
@@ -222,17 +229,17 @@ def read_idx(path: str) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise ValueError(f"{path}: corrupt gzip data ({e})") from None
+            raise CorruptDatasetError(f"{path}: corrupt gzip data ({e})") from None
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
+        raise CorruptDatasetError(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
     dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: IDX header truncated")
+        raise CorruptDatasetError(f"{path}: IDX header truncated")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
-        raise ValueError(
+        raise CorruptDatasetError(
             f"{path}: IDX header declares shape {shape} ({expected} bytes) "
             f"but the file has {len(raw)} bytes"
         )
@@ -243,7 +250,7 @@ def read_idx(path: str) -> np.ndarray:
 def _check_labels(labels: np.ndarray, num_classes: int, source: str) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"{source}: labels outside [0, {num_classes})")
+        raise CorruptDatasetError(f"{source}: labels outside [0, {num_classes})")
     return labels.astype(np.int32)
 
 
@@ -281,9 +288,9 @@ def _load_fashion_mnist(data_dir: str | None):
         images = arrays[f"{prefix}-images-idx3-ubyte"]
         labels = arrays[f"{prefix}-labels-idx1-ubyte"]
         if images.ndim != 3:
-            raise ValueError(f"{images_file}: expected (N, rows, cols) images, got shape {images.shape}")
+            raise CorruptDatasetError(f"{images_file}: expected (N, rows, cols) images, got shape {images.shape}")
         if labels.ndim != 1 or len(labels) != len(images):
-            raise ValueError(f"{labels_file}: expected {len(images)} labels, got shape {labels.shape}")
+            raise CorruptDatasetError(f"{labels_file}: expected {len(images)} labels, got shape {labels.shape}")
         splits += [images[..., None], _check_labels(labels, 10, labels_file)]
     return splits
 
@@ -291,17 +298,20 @@ def _load_fashion_mnist(data_dir: str | None):
 def _read_cifar_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
     # The CIFAR-10 python pickles were written by Python 2: keys and strings are bytes.
     with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
+        try:
+            batch = pickle.load(f, encoding="bytes")
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as e:
+            raise CorruptDatasetError(f"{path}: not a readable CIFAR-10 batch ({_first_line(e)})") from None
     try:
         data = batch[b"data"] if b"data" in batch else batch["data"]
         labels = batch[b"labels"] if b"labels" in batch else batch["labels"]
     except (TypeError, KeyError):
-        raise ValueError(f"{path}: not a CIFAR-10 batch (no 'data' and 'labels' keys)") from None
+        raise CorruptDatasetError(f"{path}: not a CIFAR-10 batch (no 'data' and 'labels' keys)") from None
     data = np.asarray(data)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise ValueError(f"{path}: expected uint8 (N, 3072) data, got {data.dtype} {data.shape}")
+        raise CorruptDatasetError(f"{path}: expected uint8 (N, 3072) data, got {data.dtype} {data.shape}")
     if len(labels) != len(data):
-        raise ValueError(f"{path}: {len(data)} images but {len(labels)} labels")
+        raise CorruptDatasetError(f"{path}: {len(data)} images but {len(labels)} labels")
     # Each row is channel-major: 1024 red, then 1024 green, then 1024 blue, each row-major.
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), _check_labels(labels, 10, path)

@@ -95,6 +95,9 @@ def test_read_idx_reads_big_endian_int32(tmp_path):
 def test_malformed_idx_raises_value_error_naming_the_file(tmp_path, content):
     path = tmp_path / "broken-idx1-ubyte"
     path.write_bytes(content)
+    # A data-set error, so the binaries report it as one `error:` line.
+    with pytest.raises(datasets.BadDatasetError, match="broken-idx1-ubyte"):
+        read_idx(str(path))
     with pytest.raises(ValueError, match="broken-idx1-ubyte"):
         read_idx(str(path))
 
@@ -299,6 +302,14 @@ def test_cifar10_batch_with_wrong_shape_raises_value_error_naming_it(tmp_path):
     with open(tmp_path / "c" / "data_batch_3", "wb") as f:
         pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, f)
     with pytest.raises(ValueError, match="data_batch_3"):
+        load_image_dataset("cifar10", data_dir=str(tmp_path / "c"), num_valid=5)
+
+
+def test_a_truncated_cifar10_batch_is_a_bad_data_set_naming_it(tmp_path):
+    _write_cifar(tmp_path / "c")
+    path = tmp_path / "c" / "data_batch_2"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(datasets.BadDatasetError, match="data_batch_2"):
         load_image_dataset("cifar10", data_dir=str(tmp_path / "c"), num_valid=5)
 
 
