@@ -318,7 +318,7 @@ def _check_final_training_resumes_to_the_same_result(train, tmp_path):
   that epoch's checkpoint), then started again on the same directory."""
   expected = _without_seconds(train(str(tmp_path / "uninterrupted")))
   assert expected["status"] == "ok", expected["error"]
-  last = len(expected["train_losses"]) - 1
+  last = len(expected.get("train_losses") or expected["valid_accuracies"]) - 1
 
   def kill_in_the_last_epoch(index, path):
     del index
@@ -366,6 +366,20 @@ def test_final_ptb_training_killed_after_an_epoch_resumes_to_the_same_result(
   _check_final_training_resumes_to_the_same_result(
       lambda out: final_training.train_final_rnn(
           "paper_enas_cell", config, seed=0, output_dir=out, corpus=corpus),
+      tmp_path)
+
+
+def test_final_nas_cnn_training_killed_after_an_epoch_resumes_to_the_same_result(
+    tmp_path):
+  from child.nas_cnn import trainer  # pylint: disable=g-import-not-at-top
+  import test_child_trainer  # pylint: disable=g-import-not-at-top
+  # Dropout and augmentation on: the random streams a resume must carry.
+  config = trainer.ChildTrainerConfig(epochs=2, batch_size=64, dropout=0.5,
+                                      augment=True)
+  data = test_child_trainer.tiny_dataset(num_train=64, num_valid=32)
+  _check_final_training_resumes_to_the_same_result(
+      lambda out: trainer.train_child(test_child_trainer.LAYERS, data, config,
+                                      seed=0, save_model_to=out),
       tmp_path)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from typing import Any, Sequence
 
 import gin
@@ -25,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from child import epoch_checkpoint
 from child import latency as latency_lib
 from child import outcome
 from child.nas_cnn import cost as cost_lib
@@ -203,7 +205,18 @@ def _train(layers, dataset, config: ChildTrainerConfig, seed: int,
   x_valid = np.asarray(dataset.x_valid, np.float32)
   y_valid = np.asarray(dataset.y_valid, np.int32)
   base = tf.data.Dataset.from_tensor_slices((x_train, y_train))
-  for epoch in progress.track(range(1, config.epochs + 1), "child epoch", unit="epoch"):
+  # A final training (one with a model directory) commits after each epoch;
+  # batches and augmentation are drawn from (seed, epoch), so a resumed
+  # training equals an uninterrupted one. Searches' children do not.
+  state = list(model.variables) + list(optimizer.variables)
+  first_epoch = 1
+  if save_model_to:
+    os.makedirs(save_model_to, exist_ok=True)
+  resumed = save_model_to and epoch_checkpoint.restore(save_model_to, state)
+  if resumed:
+    first_epoch = resumed[0]["epoch"] + 2
+    accuracies[:] = resumed[0]["valid_accuracies"]
+  for epoch in progress.track(range(first_epoch, config.epochs + 1), "child epoch", unit="epoch"):
     losses = [train_step(x, y) for x, y in
               progress.track(_train_batches(base, len(x_train), config, seed, epoch), "step", unit="step")]
     if not math.isfinite(float(tf.add_n(losses))):
@@ -214,6 +227,9 @@ def _train(layers, dataset, config: ChildTrainerConfig, seed: int,
     accuracies.append(accuracy)
     summaries.epoch(epoch, train_loss=float(tf.add_n(losses)) / len(losses), valid_accuracy=accuracy,
                     lr=config.learning_rate)
+    if save_model_to:
+      epoch_checkpoint.save(save_model_to, epoch - 1, state,
+                            {"valid_accuracies": accuracies})
   measured["reward"] = reward_from_accuracies(
       accuracies, config.reward_last_k, config.reward_power)
   measured["valid_accuracy"] = max(accuracies[-config.reward_last_k:])
