@@ -11,11 +11,10 @@ search's gin file plus bindings for the longer final schedule, e.g.
 seconds) and the trained model: ``D/model.keras`` and ``D/saved_model/``
 for serving (`child.export`; language models also ``D/vocab.txt``).
 
-The ENAS final trainings (image and PTB) and the NAS CNN's commit a
-checkpoint to D after each epoch (weights, optimizer slots, random streams);
-``--resume`` continues a killed run from its last good epoch and ends with
-the result an uninterrupted run gives. (A NAS tree-cell language model's
-final training starts over.)
+Every final training (ENAS image and PTB, NAS CNN and tree-cell language
+model) commits a checkpoint to D after each epoch (weights, optimizer slots,
+random streams); ``--resume`` continues a killed run from its last good
+epoch and ends with the result an uninterrupted run gives.
 """
 
 import json

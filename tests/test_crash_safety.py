@@ -313,12 +313,14 @@ def _without_seconds(outcome):
   return {k: v for k, v in outcome.to_record().items() if k != "seconds"}
 
 
-def _check_final_training_resumes_to_the_same_result(train, tmp_path):
+def _check_final_training_resumes_to_the_same_result(train, tmp_path,
+                                                     epochs=None):
   """train(output_dir) -> Outcome; killed in its last epoch (just before
   that epoch's checkpoint), then started again on the same directory."""
   expected = _without_seconds(train(str(tmp_path / "uninterrupted")))
   assert expected["status"] == "ok", expected["error"]
-  last = len(expected.get("train_losses") or expected["valid_accuracies"]) - 1
+  last = (epochs or len(expected.get("train_losses")
+                        or expected["valid_accuracies"])) - 1
 
   def kill_in_the_last_epoch(index, path):
     del index
@@ -381,6 +383,21 @@ def test_final_nas_cnn_training_killed_after_an_epoch_resumes_to_the_same_result
       lambda out: trainer.train_child(test_child_trainer.LAYERS, data, config,
                                       seed=0, save_model_to=out),
       tmp_path)
+
+
+def test_final_nas_lm_training_killed_after_an_epoch_resumes_to_the_same_result(
+    tmp_path):
+  from child.nas_tree_cell import language_model  # pylint: disable=g-import-not-at-top
+  import test_rnn_final  # pylint: disable=g-import-not-at-top
+  config = language_model.LanguageModelConfig(
+      embedding_size=8, hidden_size=8, num_layers=1, batch_size=4, bptt=5,
+      epochs=2, max_steps_per_epoch=3, max_eval_tokens=60, input_dropout=0.3,
+      output_dropout=0.3, evaluate_test=True)
+  corpus = test_rnn_final._corpus()  # pylint: disable=protected-access
+  _check_final_training_resumes_to_the_same_result(
+      lambda out: language_model.train_language_model(
+          "lstm", corpus, config, seed=0, export_dir=out),
+      tmp_path, epochs=2)
 
 
 # -------------------------------------------------- one real kill -9

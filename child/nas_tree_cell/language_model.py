@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Callable, Optional
 
 import gin
@@ -46,6 +47,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from child import epoch_checkpoint
 from child import latency as latency_lib
 from child import lm
 from child import outcome
@@ -491,12 +493,23 @@ def _train(spec_or_cell: CellLike, corpus, config: LanguageModelConfig,
   step = make_train_step(model, optimizer, config.clip_norm,
                          config.jit_compile)
   train = batchify(corpus.train, config.batch_size)
-  for epoch in progress.track(range(config.epochs), "child epoch", unit="epoch"):
+  # A final training (one with a model directory) commits after each epoch;
+  # every epoch starts from the zero state, so weights, optimizer slots and
+  # the dropout generators' states are all a resume needs.
+  state = list(model.variables) + list(optimizer.variables)
+  first_epoch = 0
+  if export_dir:
+    os.makedirs(export_dir, exist_ok=True)
+    resumed = epoch_checkpoint.restore(export_dir, state)
+    first_epoch = resumed[0]["epoch"] + 1 if resumed else 0
+  for epoch in progress.track(range(first_epoch, config.epochs), "child epoch", unit="epoch"):
     optimizer.learning_rate = config.learning_rate_at(epoch)
     result = run_epoch(step, train, config.bptt,
                        model.initial_state(config.batch_size),
                        config.max_steps_per_epoch)
     summaries.epoch(epoch + 1, train_loss=float(np.mean(result.losses)), lr=config.learning_rate_at(epoch))
+    if export_dir:
+      epoch_checkpoint.save(export_dir, epoch, state, {})
   valid_ppl = evaluate_perplexity(
       model, _limit(corpus.valid, config.max_eval_tokens),
       config.eval_batch_size, config.bptt)
