@@ -23,6 +23,12 @@ equally distributed masks than one device.
 
 The default (``strategy='default'``, one device) is today's code path: no
 strategy scope, and the helpers are the identity or the plain mean.
+
+Used by the final training (`enas.image.final_training`). Not by the
+shared-weight search: its supergraphs choose ops with ``tf.switch_case``,
+and on CPUs a MirroredStrategy all-reduce (the synchronised batch norm)
+cannot run inside such a branch (``merge_call`` in control flow), so the
+search stays on one device.
 """
 
 from __future__ import annotations
@@ -105,13 +111,18 @@ class Distribution:
       if len(batch[0]) < replicas:
         raise ValueError(f"a batch of {len(batch[0])} cannot be split over {replicas} replicas")
       bounds = np.linspace(0, len(batch[0]), replicas + 1).round().astype(int)
-      split = [strategy.experimental_distribute_values_from_function(
-          lambda ctx, a=np.asarray(a): a[bounds[ctx.replica_id_in_sync_group]:
-                                         bounds[ctx.replica_id_in_sync_group + 1]])
-               for a in batch]
+      split = [_split(strategy, np.asarray(a), bounds) for a in batch]
       return run(*split, *(tf.convert_to_tensor(r) for r in rest))
 
     return call
+
+
+def _split(strategy, array: np.ndarray, bounds: np.ndarray):
+  """Replica i gets ``array[bounds[i]:bounds[i + 1]]``."""
+  def part(context):
+    i = context.replica_id_in_sync_group
+    return array[bounds[i]:bounds[i + 1]]
+  return strategy.experimental_distribute_values_from_function(part)
 
 
 def _replicas() -> int:
