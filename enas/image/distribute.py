@@ -17,9 +17,9 @@ Equal to one device at the same global batch (within float rounding):
 * clipping and the Nesterov update then run on identical gradients, so the
   mirrored copies stay identical.
 
-Not equal: dropout and drop-path masks are drawn per replica (each replica
-its own draws for its slice), so with them on two devices draw different,
-equally distributed masks than one device.
+Not equal: dropout and drop-path masks are drawn by each replica for its
+slice (stateful random ops placed per replica), not the masks one device
+would draw for the global batch; the two agree only with them off.
 
 The default (``strategy='default'``, one device) is today's code path: no
 strategy scope, and the helpers are the identity or the plain mean.
