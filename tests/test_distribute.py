@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from controller.errors import ConfigError
 from enas.image import distribute
 
 _SCRIPT = r"""
@@ -88,5 +89,5 @@ def test_default_is_one_device_without_a_strategy():
 
 
 def test_unknown_strategy_is_rejected():
-  with pytest.raises(ValueError, match="strategy"):
+  with pytest.raises(ConfigError, match="strategy"):
     distribute.DistributeConfig("tpu")

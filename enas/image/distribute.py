@@ -41,6 +41,8 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from controller import errors
+
 STRATEGIES = ("default", "mirrored")
 
 
@@ -60,7 +62,7 @@ class DistributeConfig:
 
   def __post_init__(self):
     if self.strategy not in STRATEGIES:
-      raise ValueError(f"DistributeConfig.strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+      raise errors.ConfigError(f"DistributeConfig.strategy must be one of {STRATEGIES}, not {self.strategy!r}")
 
   def make(self) -> "Distribution":
     """The strategy (created now; TF's devices must be configured first)."""
