@@ -40,6 +40,7 @@ from child import progress as bars  # `progress` is the drop-path schedule below
 from child import summaries
 from controller import config_check
 from controller.search_space import Architecture
+from enas.image import distribute
 from enas.image import families
 from enas.image import final_common
 from enas.image import ops as image_ops
@@ -178,19 +179,22 @@ def augment_batch(images: np.ndarray, rng: np.random.Generator, *,
   return out
 
 
-def _make_steps(model, config: FinalTrainingConfig, input_shape):
-  """Compiled train and eval steps and the optimizer's momentum slots."""
+def _make_steps(model, config: FinalTrainingConfig, input_shape,
+                dist: distribute.Distribution | None = None):
+  """Compiled train and eval steps and the optimizer's momentum slots.
+
+  With several replicas (`enas.image.distribute`) the train step takes the
+  global batch and splits it; build the model and call this in the scope.
+  """
   variables = model.trainable_weights
   sgd = image_ops.NesterovMomentum(variables, config.momentum)
   images_spec = tf.TensorSpec([None, *input_shape], tf.float32)
   labels_spec = tf.TensorSpec([None], tf.int32)
 
   def cross_entropy(labels, logits):
-    return tf.reduce_mean(
+    return distribute.local_mean(
         tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
 
-  @tf.function(input_signature=(images_spec, labels_spec,
-                                tf.TensorSpec([], tf.float32)))
   def train_step(images, labels, learning_rate):
     with tf.GradientTape() as tape:
       logits, aux = final_common.split_outputs(model(images, training=True))
@@ -199,15 +203,22 @@ def _make_steps(model, config: FinalTrainingConfig, input_shape):
       if aux is not None and config.aux_weight:
         objective += config.aux_weight * cross_entropy(labels, aux)
       if config.l2:
-        objective += config.l2 * tf.add_n(
-            [tf.reduce_sum(tf.square(v)) for v in variables])
+        objective += distribute.per_replica_share(config.l2 * tf.add_n(
+            [tf.reduce_sum(tf.square(v)) for v in variables]))
     grads = tape.gradient(objective, variables)
-    grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-             for g, v in zip(grads, variables)]
+    grads = distribute.replica_sum(
+        [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+         for g, v in zip(grads, variables)])
     grads, _ = image_ops.clip_gradients(grads, config.clip_mode,
                                         config.grad_bound)
     sgd.apply(grads, variables, learning_rate)
-    return loss
+    return distribute.replica_sum(loss)
+
+  if dist is not None and dist.num_replicas > 1:
+    train_step = dist.wrap_step(train_step, num_batch_args=2)
+  else:
+    train_step = tf.function(train_step, input_signature=(
+        images_spec, labels_spec, tf.TensorSpec([], tf.float32)))
 
   @tf.function(input_signature=(images_spec, labels_spec))
   def eval_step(images, labels):
@@ -244,11 +255,14 @@ def _train(arc, config: FinalTrainingConfig, seed: int, output_dir,
       config.dataset, data_dir=config.data_dir, num_valid=config.num_valid,
       max_train=config.max_train, max_test=config.max_test)
   input_shape = data.input_shape
-  model = build_final_model(arch, config, input_shape, data.num_classes)
+  dist = distribute.DistributeConfig().make()
+  with dist.scope():
+    model = build_final_model(arch, config, input_shape, data.num_classes)
+    train_step, eval_step, slots = _make_steps(model, config, input_shape,
+                                               dist)
   record["params"] = final_common.count_params(model)
   record["params_without_aux"] = final_common.count_params(
       model, include_aux_head=False)
-  train_step, eval_step, slots = _make_steps(model, config, input_shape)
   state = list(model.variables) + list(slots)
   x_train = np.asarray(data.x_train, np.float32)
   y_train = np.asarray(data.y_train, np.int32)

@@ -130,6 +130,36 @@ def global_avg_pool(x: tf.Tensor) -> tf.Tensor:
   return tf.reduce_mean(x, axis=[1, 2])
 
 
+def batch_norm_train(x: tf.Tensor, gamma, beta, epsilon: float
+                     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  """Batch norm with batch statistics: ``(y, mean, variance)``.
+
+  ``variance`` is the Bessel-corrected one (for moving averages), as the
+  fused kernel returns; ``y`` uses the biased one. With one replica (no
+  `tf.distribute` strategy, or one device) this is the fused kernel. Under a
+  replica context of several replicas (`enas.image.distribute`) the
+  statistics are synchronised: the sums of ``x`` and the counts, then the
+  sums of ``(x - mean)^2``, are all-reduced over the replicas, so every replica normalises with the
+  statistics of the GLOBAL batch and the result equals one device's.
+  """
+  context = tf.distribute.get_replica_context()
+  if context is None or context.num_replicas_in_sync == 1:
+    return tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=epsilon,
+                                            is_training=True)
+  axes = list(range(len(x.shape) - 1))
+  count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+  total, count = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                    [tf.reduce_sum(x, axes), count])
+  mean = total / count
+  # Two passes (centred squares), not E[x^2] - mean^2: that one cancels
+  # badly in float32 when |mean| >> std (a stem conv of positive pixels).
+  variance = context.all_reduce(
+      tf.distribute.ReduceOp.SUM,
+      tf.reduce_sum(tf.square(x - mean), axes)) / count
+  y = tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
+  return y, mean, variance * count / tf.maximum(count - 1.0, 1.0)
+
+
 @keras.saving.register_keras_serializable(package="rlnas")
 class BatchNorm(keras.layers.Layer):
   """Batch norm over the channel axis (fused kernel, epsilon 1e-5).
@@ -164,10 +194,10 @@ class BatchNorm(keras.layers.Layer):
     if moving_stats:
       self.moving_mean = self.add_weight(
           shape=(channels,), initializer="zeros", trainable=False,
-          name="moving_mean")
+          aggregation="only_first_replica", name="moving_mean")
       self.moving_variance = self.add_weight(
           shape=(channels,), initializer="ones", trainable=False,
-          name="moving_variance")
+          aggregation="only_first_replica", name="moving_variance")
     self.built = True
 
   def get_config(self):
@@ -179,8 +209,7 @@ class BatchNorm(keras.layers.Layer):
     """Normalises `x` (batch statistics in training or without moving ones)."""
     gamma, beta = self.gamma, self.beta
     if training or not self.moving_stats:
-      y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-          x, gamma, beta, epsilon=self.epsilon, is_training=True)
+      y, mean, variance = batch_norm_train(x, gamma, beta, self.epsilon)
       if training and self.moving_stats:
         decay = self.momentum
         self.moving_mean.assign(decay * self.moving_mean + (1 - decay) * mean)
@@ -401,8 +430,7 @@ class SepConvTable(keras.layers.Layer):
       depthwise, pointwise, gamma, beta = params[4 * i:4 * i + 4]
       x = tf.nn.separable_conv2d(tf.nn.relu(x), depthwise, pointwise,
                                  [1, 1, 1, 1], "SAME")
-      x, _, _ = tf.compat.v1.nn.fused_batch_norm(
-          x, gamma, beta, epsilon=BatchNorm.EPSILON, is_training=True)
+      x, _, _ = batch_norm_train(x, gamma, beta, BatchNorm.EPSILON)
     return x
 
 
