@@ -121,22 +121,6 @@ def test_a_tiny_search_logs_each_epoch_and_resumes_after_the_last_one(tmp_path):
   assert json.loads((tmp_path / "best.json").read_text())["arc"] == best["arc"]
 
 
-def test_a_resumed_search_equals_an_uninterrupted_one(tmp_path):
-  # The dropout stream is in the state, so weights, samples and the derived
-  # architecture are the same bit for bit.
-  (tmp_path / "resumed").mkdir()
-  (tmp_path / "straight").mkdir()
-  resumed = run_dir_lib.RunDir(str(tmp_path / "resumed"))
-  _search(resumed, 1, log=lambda _: None)
-  best_resumed = _search(resumed, 2, log=lambda _: None)
-  straight = run_dir_lib.RunDir(str(tmp_path / "straight"))
-  best_straight = _search(straight, 2, log=lambda _: None)
-  strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}
-  assert ([strip(r) for r in resumed.read_jsonl("rounds.jsonl")]
-          == [strip(r) for r in straight.read_jsonl("rounds.jsonl")])
-  assert best_resumed == best_straight
-
-
 @pytest.mark.parametrize("space,reward_training", [("micro", True),
                                                    ("macro", False)])
 def test_the_paper_settings_score_on_a_search_batch_as_the_official_code(
