@@ -23,6 +23,21 @@ from runner import run_dir as run_dir_lib
 flags.disclaim_key_flags()
 
 
+@contextlib.contextmanager
+def _stderr_silenced():
+  """Points file descriptor 2 at /dev/null (C++ runtime messages included)."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(devnull, 2)
+    yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
 def import_tensorflow_quietly() -> None:
   """Imports TensorFlow with file descriptor 2 pointed at /dev/null.
 
@@ -31,16 +46,8 @@ def import_tensorflow_quietly() -> None:
   its own messages. A failing import still raises its Python exception.
   """
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  sys.stderr.flush()
-  saved = os.dup(2)
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  try:
-    os.dup2(devnull, 2)
+  with _stderr_silenced():
     import tensorflow  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  finally:
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
 
 
 def define_gin_flags() -> None:
@@ -249,7 +256,7 @@ def print_result(best: dict[str, Any], output_dir: str) -> None:
     print("\n".join(best["description"]))
   else:
     print("decisions: " + json.dumps(best.get("decisions", {}))[:2000])
-  files = [name for name in ("best.json", "architectures.jsonl",
+  files = [name for name in ("best.json", "best.svg", "architectures.jsonl",
                               "rounds.jsonl", "operative_config.gin")
            if os.path.exists(os.path.join(output_dir, name))]
   print(f"results: {os.path.abspath(output_dir)} ({', '.join(files)})")
@@ -326,7 +333,10 @@ def device_line() -> str:
   initialized (logical devices can still be configured afterwards).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  gpus = tf.config.list_physical_devices("GPU")
+  # Looking for GPUs on a machine without one makes the CUDA platform log a
+  # failed cuInit on stderr; that is an answer, not an error.
+  with _stderr_silenced():
+    gpus = tf.config.list_physical_devices("GPU")
   if gpus:
     names = []
     for i, gpu in enumerate(gpus):

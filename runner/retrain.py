@@ -33,6 +33,7 @@ import gin
 from controller import errors
 from runner import run_dir as run_dir_lib
 from runner import tasks
+from runner import tensorboard
 
 RETRAINED = "retrained"
 """The subdirectory of the run that holds the retraining."""
@@ -197,7 +198,8 @@ def retrain_after_search(run: run_dir_lib.RunDir, best: dict[str, Any],
     os.makedirs(output_dir, exist_ok=True)
     log(f"retraining the result from scratch ({task.space.name}, seed {seed}) "
         f"in {output_dir}")
-    record = task.evaluate(arc, seed, final_dir=output_dir)
+    # Its TensorBoard files sit beside the search's (RUN/tensorboard).
+    record = tensorboard.evaluate_logged(task, arc, seed, output_dir)
     record = dict(record, arc=best["arc"], space=task.space.name, seed=seed,
                   phase=PHASE, gin_files=list(config.gin_files),
                   gin_bindings=list(config.gin_bindings))
