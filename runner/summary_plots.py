@@ -96,9 +96,13 @@ def plot_pareto(entries: Sequence[summary.Entry], front: Sequence[summary.Entry]
     phases = {summary.phase_label(e.record) for _, e in points}
     axis.set_ylabel(f"{score_name} ({', '.join(sorted(phases))})")
     axis.set_xlabel(_AXIS_NAMES.get(field, field))
-    if points and min(x for x, _ in points) > 0:
+    sizes_seen = [x for x, _ in points]
+    # A log axis only where the sizes span decades (within one, it would
+    # have no labelled tick); numbers as 20k, 1.5M.
+    if sizes_seen and min(sizes_seen) > 0 and max(sizes_seen) > 10 * min(sizes_seen):
       axis.set_xscale("log")
       axis.xaxis.set_minor_formatter(ticker.NullFormatter())
+    axis.xaxis.set_major_formatter(ticker.EngFormatter())
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
   figure.suptitle("score against size (front: max score, min "
