@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from absl import flags
 
+from child import quiet_tensorflow
 from controller import search_space
 from controller import errors
 from runner import run_dir as run_dir_lib
@@ -23,31 +24,9 @@ from runner import run_dir as run_dir_lib
 flags.disclaim_key_flags()
 
 
-@contextlib.contextmanager
-def _stderr_silenced():
-  """Points file descriptor 2 at /dev/null (C++ runtime messages included)."""
-  sys.stderr.flush()
-  saved = os.dup(2)
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  try:
-    os.dup2(devnull, 2)
-    yield
-  finally:
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
-
-
 def import_tensorflow_quietly() -> None:
-  """Imports TensorFlow with file descriptor 2 pointed at /dev/null.
-
-  TensorFlow's C++ runtime prints start-up banners (oneDNN, absl) on stderr
-  that no environment variable silences; a binary's stderr should carry only
-  its own messages. A failing import still raises its Python exception.
-  """
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  with _stderr_silenced():
-    import tensorflow  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  """Imports TensorFlow without its start-up messages (`child.quiet_tensorflow`)."""
+  quiet_tensorflow.import_tensorflow()
 
 
 def define_gin_flags() -> None:
@@ -333,9 +312,7 @@ def device_line() -> str:
   initialized (logical devices can still be configured afterwards).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  # Looking for GPUs on a machine without one makes the CUDA platform log a
-  # failed cuInit on stderr; that is an answer, not an error.
-  with _stderr_silenced():
+  with quiet_tensorflow.stderr_silenced():  # see child.quiet_tensorflow
     gpus = tf.config.list_physical_devices("GPU")
   if gpus:
     names = []

@@ -36,6 +36,7 @@ from typing import Any, Iterator, Sequence
 
 import gin
 
+from child import quiet_tensorflow
 from controller import errors
 from runner import tasks
 
@@ -250,7 +251,10 @@ class ChildPool:
 
 def _serve(conn, config_text: str, threads: int) -> None:
   """A local worker process: trains the children sent on `conn`."""
-  worker = ChildWorker(config_text, threads)
+  # Building the task imports TensorFlow: its start-up lines (a failed
+  # cuInit on a machine without a GPU) stay off the shared stderr.
+  with quiet_tensorflow.stderr_silenced():
+    worker = ChildWorker(config_text, threads)
   while True:
     try:
       job = conn.recv()

@@ -23,7 +23,8 @@ from experiments import cli
 from runner import loop
 import test_binaries
 
-FEW = settings(max_examples=40, deadline=None)
+# Derandomized: CI runs the same examples every time (a failure reproduces).
+FEW = settings(max_examples=40, deadline=None, derandomize=True)
 
 
 # -------------------------------------------------------- architectures

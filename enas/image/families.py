@@ -73,13 +73,20 @@ def names() -> tuple[str, ...]:
   return tuple(_HOMES)
 
 
-def get(name: str) -> ImageFamily:
+def get(name: str, setting: str | None = None) -> ImageFamily:
   """The family called `name` ('macro' or 'micro').
+
+  Args:
+    name: the family's name.
+    setting: the gin setting `name` came from, named in the error.
 
   Raises:
     ConfigError: no family has that name.
   """
   if name not in _HOMES:
+    if setting:
+      raise ConfigError(f"{setting} must be one of {', '.join(_HOMES)}, "
+                        f"not {name!r}")
     raise ConfigError(f"unknown ENAS image space {name!r}: expected one of "
                       f"{', '.join(_HOMES)}")
   return gin_modules.import_module(_HOMES[name]).FAMILY

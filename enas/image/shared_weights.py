@@ -123,7 +123,7 @@ class EnasConfig:
                         "lr_tmul", "derive_samples"),
         non_negative=("lr_max", "lr_min"),
         choices={"valid_split": ("last", "random")})
-    families.get(self.space)  # one line naming the families otherwise
+    families.get(self.space, "EnasConfig.space")  # one line otherwise
     ops.check_clip_mode(self.clip_mode, "EnasConfig.clip_mode")
     if self.derive_on not in ("minibatch", "validation"):
       raise errors.ConfigError(
