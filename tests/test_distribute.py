@@ -40,7 +40,7 @@ def run(dist):
   arch = ft.parse_arc(micro_space.PAPER_MICRO_ARC, config)
   with dist.scope():
     model = ft.build_final_model(arch, config, shape, 10)
-    train_step, eval_step = ft._make_steps(model, config, shape, dist)
+    train_step, eval_step, _ = ft._make_steps(model, config, shape, dist)
   losses = [float(train_step(images[i], labels[i], np.float32(0.1))) for i in range(2)]
   copies_equal = True
   if dist.strategy is not None:
