@@ -13,8 +13,9 @@ reduced; image tables use Fashion-MNIST unless --data_dir holds CIFAR-10),
 ``smoke`` (tiny budgets: checks the plumbing in minutes, numbers meaningless).
 
 Writes ``<output_dir>/<table>/<scale>/``: ``cells/<system>-seed<k>/result.json``
-(one per finished cell, atomic), ``searches/`` (the searches, shared by the
-systems that use the same one), ``table.json``, ``table.md`` and a plot.
+(one per finished cell, atomic), ``table.json``, ``table.md`` and a plot; the
+searches go to ``<output_dir>/searches/<scale>/``, shared by every row of
+every table that runs the same one (same id, gin and seed).
 Rerunning the command skips finished cells and resumes an interrupted search
 through the search's own resume (an interrupted retraining starts again).
 --write_results regenerates the top-level RESULTS.md from every table under
@@ -102,7 +103,8 @@ def run_table(name: str, scale: str) -> dict:
                          f"(rows: {', '.join(s.id for s in table.systems)})") from None
   directory = _table_dir(name, scale)
   _plan(table, scale, cells)
-  runner = cells_lib.CellRunner(table, scale, directory, FLAGS.data_dir, num_archs)
+  runner = cells_lib.CellRunner(table, scale, directory, FLAGS.data_dir, num_archs,
+                                search_root=os.path.join(FLAGS.output_dir, "searches", scale))
   results = table_lib.run_cells(cells, directory, runner)
   data = render.build(table, scale, seeds, results,
                       dataset=cells_lib.dataset_note(table, scale, FLAGS.data_dir),

@@ -1,9 +1,10 @@
 """How one cell of a reproduction table runs, in this process.
 
 A search runs through `experiments.cli.run_search` (the binary
-``experiments.search`` in-process) in ``<table>/searches/<search id>-seed<k>``;
-systems naming the same search share that run (e.g. ENAS micro and ENAS
-micro + cutout). An interrupted search is resumed by the search's own resume;
+``experiments.search`` in-process) in
+``<search_root>/<search id>-<gin digest>-seed<k>``; every row of every table
+naming the same search with the same gin shares that run (e.g. ENAS micro,
+ENAS micro + cutout, the search-cost and ranking tables' micro search). An interrupted search is resumed by the search's own resume;
 a finished one is marked by ``<search id>-seed<k>.json`` beside its directory
 and never run again. A retraining is the task's final training
 (``experiments.train_final`` in-process) in the cell's ``final/``; a count
@@ -13,6 +14,7 @@ is ``experiments.count_params``'s.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import shlex
@@ -57,6 +59,19 @@ def dataset_note(table: spec_lib.TableSpec, scale: str, data_dir: str | None) ->
   return "CIFAR-10"
 
 
+def gin_digest(gin: spec_lib.Gin, extra: tuple[str, ...]) -> str:
+  """Eight hex digits naming a search's configuration: the gin files' text
+  and the bindings, so tables share a search only when it is the same one."""
+  digest = hashlib.sha256()
+  for path in gin.files:
+    digest.update(path.encode())
+    with open(os.path.join(cli._REPO_ROOT, path) if not os.path.isabs(path) else path, "rb") as f:  # pylint: disable=protected-access
+      digest.update(f.read())
+  for binding in gin.bindings + extra:
+    digest.update(b"\0" + binding.encode())
+  return digest.hexdigest()[:8]
+
+
 def _quote(text: str) -> str:
   """Shell quoting that keeps gin's single-quoted strings readable."""
   if "'" in text and not any(c in text for c in '"$`\\!'):
@@ -77,8 +92,9 @@ class CellRunner:
 
   def __init__(self, table: spec_lib.TableSpec, scale: str, output_dir: str,
                data_dir: str | None = None, num_archs: int = 0,
-               log: Callable[[str], None] = print):
+               log: Callable[[str], None] = print, search_root: str | None = None):
     self.table = table
+    self.search_root = search_root or os.path.join(output_dir, "searches")
     self.scale = scale
     self.output_dir = output_dir
     self.data_dir = data_dir
@@ -110,12 +126,12 @@ class CellRunner:
   def search(self, stage: spec_lib.Stage, seed: int) -> dict[str, Any]:
     """Runs (or resumes, or reads) the search `stage` with `seed`."""
     import gin  # pylint: disable=g-import-not-at-top
-    directory = os.path.join(self.output_dir, "searches", f"{stage.id}-seed{seed}")
+    config, extra = self._gin(stage)
+    directory = os.path.join(self.search_root, f"{stage.id}-{gin_digest(config, extra)}-seed{seed}")
     marker = directory + ".json"
     if os.path.exists(marker):
       with open(marker) as f:
         return json.load(f)
-    config, extra = self._gin(stage)
     run = run_dir_lib.RunDir(directory)
     resume = os.path.isdir(directory) and bool(os.listdir(directory))
     before = sum(r.get("seconds", 0.0) for r in run.read_jsonl("rounds.jsonl")) if resume else 0.0
