@@ -1,10 +1,15 @@
 """Specification of one ENAS image model on several devices (`enas.image.distribute`).
 
-One subprocess (TF's logical devices must be set before it initialises): a
-tiny micro final model trained 2 steps on one device and mirrored on two
-logical CPU devices at the same global batch ends with the same losses and
-weights (synchronised batch norm, summed gradients), and the two replica
-copies of every weight stay identical.
+Subprocesses (TF's logical devices must be set before it initialises):
+
+* a tiny micro final model trained 2 steps on one device and mirrored on two
+  logical CPU devices at the same global batch ends with the same losses and
+  weights (synchronised batch norm, summed gradients), and the two replica
+  copies of every weight stay identical;
+* a shared-weight ENAS search (macro and micro, dropout on, an odd batch
+  split 5 + 4) run by the search loop with ``DistributeConfig`` bound in gin
+  records the same training losses, rewards and derived architecture on two
+  devices as on one, and ends with the same shared weights.
 """
 
 import json
@@ -60,6 +65,76 @@ print(json.dumps({
     "max_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(one[1], two[1])),
     "copies_equal": two[2], "correct": [one[3], two[3]]}))
 """
+
+
+_SEARCH_SCRIPT = r"""
+import json, sys, tempfile
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import gin
+from controller import strategy as strategy_lib
+from enas import checkpoint
+from enas.image import shared_weights
+from runner import loop
+from runner import run_dir as run_dir_lib
+
+SETTINGS = {
+    "macro": "import enas.macro.supergraph\nmacro_space.num_layers = 3\nMacroSupergraph.out_filters = 4\n"
+             "MacroSupergraph.keep_prob = 0.5\n",
+    "micro": "import enas.micro.supergraph\nmicro_space.num_nodes = 3\nMicroSupergraph.num_layers = 1\n"
+             "MicroSupergraph.out_filters = 4\nMicroSupergraph.keep_prob = 0.5\nMicroSupergraph.aux_weight = 0.0\n",
+}
+MIRRORED = "import enas.image.distribute\nDistributeConfig.strategy = 'mirrored'\nDistributeConfig.devices = ['/cpu:0', '/cpu:1']\n"
+
+def search(space, mirrored):
+  gin.clear_config()
+  gin.parse_config("import controller.strategy\nmake_strategy.lstm_size = 8\nmake_strategy.lstm_num_layers = 1\n"
+                   + SETTINGS[space] + (MIRRORED if mirrored else ""))
+  config = shared_weights.EnasConfig(space=space, dataset="digits", num_valid=18, max_train=27, batch_size=9,
+                                     eval_batch_size=9, augment=False, derive_samples=2, reward_training=True)
+  evaluator = shared_weights.ImageSharedWeights(config, seed=0)
+  with tempfile.TemporaryDirectory() as path:
+    run = run_dir_lib.RunDir(path)
+    best = loop.run_search(run, strategy_lib.make_strategy(evaluator.space, 0), evaluator,
+                           loop.SearchBudget(rounds=2, updates_per_round=1, samples_per_update=2), seed=0,
+                           log=lambda _: None)
+    rounds = [r["evaluator"]["train_loss"] for r in run.read_jsonl("rounds.jsonl")]
+    rewards = [c["reward"] for c in run.children()]
+  weights = checkpoint.variables_state(evaluator.model.checkpoint_variables())
+  return {"replicas": evaluator.model._distribution.num_replicas if mirrored else 1,
+          "train_loss": rounds, "rewards": rewards, "arc": best["arc"]}, weights
+
+out = {}
+for space in ("macro", "micro"):
+  one, w1 = search(space, False)
+  two, w2 = search(space, True)
+  out[space] = {"one": one, "two": two,
+                "max_weight_diff": max(float(np.max(np.abs(w1[k] - w2[k]))) for k in w1)}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def two_device_search():
+  env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+  done = subprocess.run([sys.executable, "-c", _SEARCH_SCRIPT], capture_output=True, text=True, env=env,
+                        timeout=900)
+  assert done.returncode == 0, done.stderr[-3000:]
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("space", ["macro", "micro"])
+def test_a_shared_weight_search_on_two_devices_equals_one_device(two_device_search, space):
+  result = two_device_search[space]
+  one, two = result["one"], result["two"]
+  assert two["replicas"] == 2
+  assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)
+  assert one["train_loss"][0] != pytest.approx(one["train_loss"][1], rel=1e-3)  # it trained
+  assert two["rewards"] == pytest.approx(one["rewards"], abs=1e-6)
+  assert two["arc"] == one["arc"]
+  assert result["max_weight_diff"] < 1e-3  # float rounding through 6 momentum steps
 
 
 @pytest.fixture(scope="module")

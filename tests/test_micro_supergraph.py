@@ -140,6 +140,30 @@ def test_only_the_chosen_weight_sets_are_trained(model, space, batch):
       assert any(moved[i * f:(i + 1) * f]) == (i in spec.loose_ends)
 
 
+def test_norm_clip_treats_each_weight_set_alone_in_the_switch_graph(space, batch):
+  # The official code kept every weight set as its own variables, clipped one
+  # by one (clip_mode="norm"). Inside the node loop a table's gradient comes
+  # back dense, yet the switch step must still clip it row by row, exactly as
+  # the fixed architecture's step (where it is sparse) does.
+  keras.utils.set_random_seed(0)
+  model = MicroSupergraph(space, input_shape=SHAPE, num_layers=2,
+                          out_filters=4, keep_prob=1.0, l2_reg=0.0,
+                          momentum=0.0, aux_weight=0.0, grad_bound=1e-3)
+  model.clip_mode = "norm"
+  arc = _arc(space, "0 1 1 0  2 0 1 2", "1 0 0 1  2 1 0 4")
+  start = [v.numpy().copy() for v in model.trainable_weights]
+  switch = model.train_step(*batch, arc, 1.0)
+  after_switch = [v.numpy().copy() for v in model.trainable_weights]
+  for v, value in zip(model.trainable_weights, start):
+    v.assign(value)
+  fixed = model.fixed_train_step(arc)(*batch, tf.constant(1.0))
+  tables = [i for i, v in enumerate(model.trainable_weights) if v.name == "weight_sets"]
+  assert tables
+  for i in tables:
+    np.testing.assert_allclose(after_switch[i], model.trainable_weights[i].numpy(), atol=1e-6)
+  assert float(switch["max_grad_norm"]) == pytest.approx(float(fixed["max_grad_norm"]), rel=1e-4)
+
+
 def test_loss_decreases_on_a_fixed_batch(model, space, batch):
   arc = _arc(space)
   losses = [float(model.train_step(*batch, arc, 0.1)["loss"])

@@ -4,7 +4,9 @@ Ray (`runner`) spreads MANY children over workers; this module spreads ONE
 model's training step over several devices of one machine with a
 ``tf.distribute.MirroredStrategy``: every device holds a copy of the weights,
 each runs the step on its slice of the global batch, and the replicas add up
-their gradients before the same update is applied to every copy.
+their gradients before the same update is applied to every copy. Both the
+final training (`enas.image.final_training`) and the shared-weight search
+(`enas.image.ops.SharedWeightModel`, macro and micro) use it.
 
 Equal to one device at the same global batch (within float rounding):
 
@@ -12,29 +14,39 @@ Equal to one device at the same global batch (within float rounding):
   over its slice divided by the global count), so the summed gradients
   (`replica_sum`) are the full-batch gradient; a term over the weights (L2)
   is divided by the number of replicas (`per_replica_share`);
-* batch norm is synchronised (`enas.image.ops.batch_norm_train`): the batch
-  statistics are those of the global batch, all-reduced over the replicas;
+* batch norm is synchronised (`enas.image.ops.batch_norm_train` through
+  `sync_sum`): the batch statistics are those of the global batch;
+* the search's dropout mask is the one one device would draw for the global
+  batch, sliced (`global_batch_uniform`), from the same saved seed stream;
 * clipping and the Nesterov update then run on identical gradients, so the
   mirrored copies stay identical.
 
-Not equal: dropout and drop-path masks are drawn by each replica for its
-slice (stateful random ops placed per replica), not the masks one device
-would draw for the global batch; the two agree only with them off.
+How batch norm is synchronised inside the supergraphs: they choose ops with
+``tf.switch_case``, and on CPUs MirroredStrategy's own all-reduce goes
+through ``merge_call``, which TensorFlow refuses inside control flow. So
+`sync_sum` issues TF's collective all-reduce ops itself (``CollectiveReduceV2``,
+the ops TF's own ``CollectiveAllReduce`` uses), which are ordinary ops and
+run inside a branch: instance keys are numbered in tracing order (every
+replica traces the same code, so the keys match), the backward pass
+all-reduces the gradient, and a per-device ordering token keeps the order
+the same on every device (needed by NCCL on GPUs). They do not run inside a
+``tf.while_loop`` here (they time out), so under several replicas the micro
+supergraph unrolls its node loop (`replicas`).
+
+Not equal: the final training's dropout and drop-path masks are drawn by
+each replica for its slice (stateful random ops placed per replica); the two
+agree only with them off.
 
 The default (``strategy='default'``, one device) is today's code path: no
 strategy scope, and the helpers are the identity or the plain mean.
-
-Used by the final training (`enas.image.final_training`). Not by the
-shared-weight search: its supergraphs choose ops with ``tf.switch_case``,
-and on CPUs a MirroredStrategy all-reduce (the synchronised batch norm)
-cannot run inside such a branch (``merge_call`` in control flow), so the
-search stays on one device.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import threading
 from typing import Any, Callable, Sequence
 
 import gin
@@ -44,6 +56,10 @@ import tensorflow as tf
 from controller import errors
 
 STRATEGIES = ("default", "mirrored")
+# Collective all-reduces time out after this long instead of hanging (a
+# replica that traced different code would otherwise wait forever).
+COLLECTIVE_TIMEOUT_SECONDS = 600.0
+_GROUP_KEY = 0x5E45  # one group: the replicas of the active strategy
 
 
 @gin.configurable
@@ -65,11 +81,21 @@ class DistributeConfig:
       raise errors.ConfigError(f"DistributeConfig.strategy must be one of {STRATEGIES}, not {self.strategy!r}")
 
   def make(self) -> "Distribution":
-    """The strategy (created now; TF's devices must be configured first)."""
+    """The distribution (TF's devices must be configured first).
+
+    One per device set and process, made at the first call: two
+    MirroredStrategy objects over the same devices would number their
+    collectives alike and collide (e.g. a search, then its retraining).
+    """
     if self.strategy == "default":
       return Distribution(None)
-    devices = list(self.devices) if self.devices else None
-    return Distribution(tf.distribute.MirroredStrategy(devices=devices))
+    key = tuple(self.devices) if self.devices else None
+    if key not in _MADE:
+      _MADE[key] = Distribution(tf.distribute.MirroredStrategy(devices=list(key) if key else None))
+    return _MADE[key]
+
+
+_MADE: dict[tuple[str, ...] | None, "Distribution"] = {}
 
 
 class Distribution:
@@ -77,14 +103,35 @@ class Distribution:
 
   def __init__(self, strategy: tf.distribute.Strategy | None):
     self.strategy = strategy
+    self.devices: tuple[str, ...] = ()
+    self._tokens: list[tf.Variable] = []
+    if strategy is not None and strategy.num_replicas_in_sync > 1:
+      # Outside the strategy's scope: plain per-device variables, the
+      # collectives' ordering tokens (`sync_sum`).
+      self.devices = tuple(strategy.extended.worker_devices)
+      for device in self.devices:
+        with tf.device(device):
+          self._tokens.append(tf.Variable(0.0, trainable=False, name="collective_order"))
 
   @property
   def num_replicas(self) -> int:
     return 1 if self.strategy is None else self.strategy.num_replicas_in_sync
 
+  @contextlib.contextmanager
   def scope(self):
-    """Create the model and its optimizer slots in here (mirrored variables)."""
-    return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
+    """Create the model and its optimizer slots in here (mirrored variables).
+
+    A model built in here finds this distribution with `active`.
+    """
+    if self.strategy is None:
+      yield
+      return
+    _ACTIVE.append(self)
+    try:
+      with self.strategy.scope():
+        yield
+    finally:
+      _ACTIVE.remove(self)
 
   def wrap_step(self, step: Callable[..., Any], num_batch_args: int) -> Callable[..., Any]:
     """``step(*batch, *rest)`` run on every replica with its batch slice.
@@ -103,9 +150,21 @@ class Distribution:
     strategy = self.strategy
     replicas = self.num_replicas
 
-    @tf.function(autograph=False)
-    def run(*args):
-      outputs = strategy.run(step, args=args)
+    def replica_step(batch_slice, *args):
+      context = tf.distribute.get_replica_context()
+      replica = int(tf.get_static_value(context.replica_id_in_sync_group))
+      _LOCAL.state = _ReplicaState(
+          distribution=self, replica=replica, size=replicas,
+          token=tf.identity(self._tokens[replica].handle),
+          offset=batch_slice[0, 0], total=batch_slice[0, 1])
+      try:
+        return step(*args)
+      finally:
+        _LOCAL.state = None
+
+    @tf.function(autograph=False, reduce_retracing=True)
+    def run(batch_slice, *args):
+      outputs = strategy.run(replica_step, args=(batch_slice, *args))
       return tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0], outputs)
 
     def call(*args):
@@ -114,9 +173,107 @@ class Distribution:
         raise ValueError(f"a batch of {len(batch[0])} cannot be split over {replicas} replicas")
       bounds = np.linspace(0, len(batch[0]), replicas + 1).round().astype(int)
       split = [_split(strategy, np.asarray(a), bounds) for a in batch]
-      return run(*split, *(tf.convert_to_tensor(r) for r in rest))
+      where = np.stack([bounds[:-1], np.full(replicas, bounds[-1])], axis=1).astype(np.int32)
+      batch_slice = _split(strategy, where, np.arange(replicas + 1))
+      return run(batch_slice, *split, *(tf.convert_to_tensor(r) for r in rest))
 
     return call
+
+
+def active() -> Distribution | None:
+  """The distribution whose `Distribution.scope` is entered (innermost), if any."""
+  return _ACTIVE[-1] if _ACTIVE else None
+
+
+_ACTIVE: list[Distribution] = []
+# Collective instance keys handed out, per replica index, in this process: TF
+# caches an instance's shape by its key, so every call site of every traced
+# function gets its own (the same on every replica: same code, same order).
+# Instance keys are one namespace per process, shared with TF's own
+# collectives (which count up from small numbers): ours start high.
+_KEYS_ISSUED: collections.Counter = collections.Counter()
+_FIRST_KEY = 1 << 30
+_LOCAL = threading.local()
+
+
+@dataclasses.dataclass
+class _ReplicaState:
+  """What a replica's step knows while it is traced (`wrap_step`)."""
+
+  distribution: Distribution
+  replica: int
+  size: int
+  token: tf.Tensor
+  offset: tf.Tensor  # where this replica's slice starts in the global batch
+  total: tf.Tensor   # the global batch size
+
+  @property
+  def device(self) -> str:
+    return self.distribution.devices[self.replica]
+
+  def next_keys(self) -> int:
+    """Two fresh instance keys (forward, backward): the first is returned."""
+    _KEYS_ISSUED[self.replica] += 2
+    return _FIRST_KEY + _KEYS_ISSUED[self.replica] - 2
+
+
+def _state() -> _ReplicaState | None:
+  return getattr(_LOCAL, "state", None)
+
+
+def sync_sum(values: Sequence[tf.Tensor]) -> list[tf.Tensor]:
+  """`values` summed over the replicas; usable inside ``tf.switch_case``.
+
+  With one replica (or outside a `wrap_step` step) the values themselves,
+  or the strategy's own all-reduce where one is possible. Differentiable:
+  the gradient of the sum is the sum of the gradients (all-reduced too).
+  """
+  state = _state()
+  if state is None:
+    return list(replica_sum(list(values))) if _replicas() > 1 else list(values)
+  return [_collective_sum(v, state) for v in values]
+
+
+def _collective_sum(value: tf.Tensor, state: _ReplicaState) -> tf.Tensor:
+  key = state.next_keys()
+
+  def reduce(v, instance_key, token):
+    with tf.device(state.device):
+      return tf.raw_ops.CollectiveReduceV2(
+          input=v, group_size=state.size, group_key=_GROUP_KEY, instance_key=instance_key,
+          ordering_token=[token], merge_op="Add", final_op="Id",
+          timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS)
+
+  @tf.custom_gradient
+  def summed(v):
+    # Taken in this graph (a branch), so the gradient refers to it.
+    token = tf.identity(state.token)
+    return reduce(v, key, token), lambda upstream: reduce(upstream, key + 1, token)
+
+  return summed(value)
+
+
+def unroll_loops() -> bool:
+  """True while a step of several replicas is traced: collectives cannot run
+  inside ``tf.while_loop``, so loops over a model's parts are unrolled."""
+  state = _state()
+  return state is not None and state.size > 1
+
+
+def global_batch_uniform(seed: tf.Tensor) -> Callable[..., tf.Tensor]:
+  """A ``uniform_sampler`` for ``tf.nn.experimental.general_dropout``: the
+  uniform noise one device would draw with `seed` for the GLOBAL batch,
+  this replica's rows of it (the plain draw with one replica)."""
+  state = _state()
+
+  def sample(shape, dtype):
+    if state is None or state.size == 1:
+      return tf.random.stateless_uniform(shape, seed=seed, dtype=dtype)
+    shape = tf.convert_to_tensor(shape)
+    noise = tf.random.stateless_uniform(tf.concat([[state.total], shape[1:]], 0), seed=seed, dtype=dtype)
+    return noise[state.offset:state.offset + shape[0]]
+
+  return sample
 
 
 def _split(strategy, array: np.ndarray, bounds: np.ndarray):

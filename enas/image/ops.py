@@ -28,6 +28,7 @@ weight tables got their fan-in from the number of table rows instead).
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Callable, Sequence
 
 import keras
@@ -36,6 +37,7 @@ import tensorflow as tf
 
 from controller import errors
 from enas import heap
+from enas.image import distribute
 
 _TRUNC_STD = 0.87962566103423978  # std of a unit normal truncated at +-2.
 
@@ -139,7 +141,9 @@ def batch_norm_train(x: tf.Tensor, gamma, beta, epsilon: float
   `tf.distribute` strategy, or one device) this is the fused kernel. Under a
   replica context of several replicas (`enas.image.distribute`) the
   statistics are synchronised: the sums of ``x`` and the counts, then the
-  sums of ``(x - mean)^2``, are all-reduced over the replicas, so every replica normalises with the
+  sums of ``(x - mean)^2``, are summed over the replicas
+  (`distribute.sync_sum`, which also runs inside a supergraph's
+  ``tf.switch_case`` branches), so every replica normalises with the
   statistics of the GLOBAL batch and the result equals one device's.
   """
   context = tf.distribute.get_replica_context()
@@ -148,14 +152,12 @@ def batch_norm_train(x: tf.Tensor, gamma, beta, epsilon: float
                                             is_training=True)
   axes = list(range(len(x.shape) - 1))
   count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
-  total, count = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                    [tf.reduce_sum(x, axes), count])
+  total, count = distribute.sync_sum([tf.reduce_sum(x, axes), count])
   mean = total / count
   # Two passes (centred squares), not E[x^2] - mean^2: that one cancels
   # badly in float32 when |mean| >> std (a stem conv of positive pixels).
-  variance = context.all_reduce(
-      tf.distribute.ReduceOp.SUM,
-      tf.reduce_sum(tf.square(x - mean), axes)) / count
+  variance = distribute.sync_sum(
+      [tf.reduce_sum(tf.square(x - mean), axes)])[0] / count
   y = tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
   return y, mean, variance * count / tf.maximum(count - 1.0, 1.0)
 
@@ -369,6 +371,10 @@ class SepConvStack(keras.layers.Layer):
     return x
 
 
+# The name of every `SepConvTable`'s weight: its gradient is clipped row by row.
+WEIGHT_SET_TABLE = "weight_sets"
+
+
 class SepConvTable(keras.layers.Layer):
   """The micro sep_conv op with one weight set per table row (§2.4 sharing).
 
@@ -402,7 +408,7 @@ class SepConvTable(keras.layers.Layer):
     self._sizes = [int(np.prod(shape)) for shape, _ in self._parts]
     self.table = self.add_weight(shape=(num_weight_sets, sum(self._sizes)),
                                  initializer=self._initialize,
-                                 name="weight_sets")
+                                 name=WEIGHT_SET_TABLE)
     self.built = True
 
   def _initialize(self, shape, dtype=None):
@@ -643,6 +649,12 @@ class SharedWeightModel(keras.Model):
   Rewards (`eval_accuracy`) run with ``training`` False (dropout off) or True
   (dropout on, as the official micro search's reward graph); batch norm
   always uses batch statistics here.
+
+  Built in the scope of an `enas.image.distribute.Distribution` of several
+  devices, the steps run data parallel on them and equal one device's at the
+  same batch: global-batch loss shares, summed gradients, synchronised batch
+  norm, and the dropout mask one device would draw (its seed drawn before
+  the step from the same saved stream).
   """
 
   def __init__(self, space, *, input_shape: Sequence[int], num_classes: int,
@@ -664,6 +676,9 @@ class SharedWeightModel(keras.Model):
     # weights (`checkpoint_variables`), so a resumed search is exact.
     self._dropout_seeds = [tf.random.Generator.from_seed(
         int(np.random.randint(2**31 - 1)))]
+    dist = distribute.active()
+    self._distribution = dist if dist is not None and dist.num_replicas > 1 else None
+    self._replica_local = threading.local()  # the step's dropout seed, per replica
 
   # ------------------------------------------------------------ subclasses
   def _forward(self, images, arc, training):
@@ -676,6 +691,9 @@ class SharedWeightModel(keras.Model):
     arc = tf.TensorSpec([self.space.num_tokens], tf.int32)
     # After each function's first (compiling) run, the compile's freed heap
     # goes back to the OS (`heap`).
+    if self._distribution is not None:
+      self._compile_replica_steps()
+      return
     self._train_fn = heap.release_after_first_call(tf.function(
         self._train, autograph=False,
         input_signature=(images, labels, arc, tf.TensorSpec([], tf.float32))))
@@ -684,13 +702,55 @@ class SharedWeightModel(keras.Model):
         self._eval_function(training), autograph=False,
         input_signature=(images, labels, arc))) for training in (False, True)}
 
+  def _compile_replica_steps(self) -> None:
+    """The train and eval steps on the distribution's replicas."""
+    dist = self._distribution
+
+    def train(images, labels, arc, learning_rate, seed):
+      self._count_trace("_train_traces")
+      self._replica_local.seed = seed
+      return self._step(images, labels, arc, learning_rate,
+                        self.trainable_weights, self._sgd)
+
+    def evaluation(training):
+      def evaluate(images, labels, arc, seed):
+        self._count_trace("_eval_traces")
+        self._replica_local.seed = seed
+        return _accuracy(self._forward(images, arc, training)[0], labels)
+      return evaluate
+
+    self._train_fn = heap.release_after_first_call(
+        dist.wrap_step(train, num_batch_args=2))
+    self._eval_fns = {training: heap.release_after_first_call(
+        dist.wrap_step(evaluation(training), num_batch_args=2))
+                      for training in (False, True)}
+
+  def _count_trace(self, counter: str) -> None:
+    """One trace per step function, however many replicas trace it."""
+    context = tf.distribute.get_replica_context()
+    if tf.get_static_value(context.replica_id_in_sync_group) == 0:
+      setattr(self, counter, getattr(self, counter) + 1)
+
+  def _step_seed(self, training: bool) -> tuple[tf.Tensor, ...]:
+    """The dropout seed of a replica step, drawn now (eagerly) exactly when
+    one device's step would draw it in its graph; zeros otherwise."""
+    if training and self.keep_prob < 1.0:
+      return (self._dropout_seeds[0].make_seeds(1)[:, 0],)
+    return (tf.zeros([2], tf.int64),)
+
   def _classify(self, features, training):
     """Global average pool -> dropout (training) -> dense without bias."""
     x = global_avg_pool(features)
     if training and self.keep_prob < 1.0:
-      seed = self._dropout_seeds[0].make_seeds(1)[:, 0]
-      x = tf.nn.experimental.stateless_dropout(x, rate=1.0 - self.keep_prob,
-                                               seed=seed)
+      if self._distribution is None:
+        seed = self._dropout_seeds[0].make_seeds(1)[:, 0]
+        x = tf.nn.experimental.stateless_dropout(
+            x, rate=1.0 - self.keep_prob, seed=seed)
+      else:
+        x = tf.nn.experimental.general_dropout(
+            x, rate=1.0 - self.keep_prob,
+            uniform_sampler=distribute.global_batch_uniform(
+                self._replica_local.seed))
     return tf.matmul(x, self.classifier)
 
   # ---------------------------------------------------------------- public
@@ -758,10 +818,12 @@ class SharedWeightModel(keras.Model):
       before clipping), ``max_grad_norm`` (largest per-tensor norm before
       clipping), ``clipped`` (1.0 if clipping changed a gradient, else 0.0).
     """
+    seed = () if self._distribution is None else self._step_seed(True)
     return self._train_fn(tf.convert_to_tensor(images, tf.float32),
                           tf.convert_to_tensor(labels, tf.int32),
                           as_arc_tensor(arc_tokens),
-                          tf.convert_to_tensor(learning_rate, tf.float32))
+                          tf.convert_to_tensor(learning_rate, tf.float32),
+                          *seed)
 
   def eval_accuracy(self, images, labels, arc_tokens,
                     training: bool = False) -> tf.Tensor:
@@ -777,9 +839,11 @@ class SharedWeightModel(keras.Model):
         official macro reward). Each mode is one compiled function; the
         training mode's dropout draws from the saved dropout stream.
     """
+    seed = () if self._distribution is None else self._step_seed(training)
     return self._eval_fns[bool(training)](
         tf.convert_to_tensor(images, tf.float32),
-        tf.convert_to_tensor(labels, tf.int32), as_arc_tensor(arc_tokens))
+        tf.convert_to_tensor(labels, tf.int32), as_arc_tensor(arc_tokens),
+        *seed)
 
   def fixed_train_step(self, arc_tokens) -> Callable[..., dict]:
     """A separately compiled step of ONE architecture, as a standalone model.
@@ -829,22 +893,27 @@ class SharedWeightModel(keras.Model):
   def _step(self, images, labels, arc, learning_rate, variables, sgd):
     with tf.GradientTape() as tape:
       logits, aux = self._forward(images, arc, True)
-      loss = tf.reduce_mean(
+      # (Several replicas: each one's share of the global mean.)
+      loss = distribute.local_mean(
           tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
       objective = loss
       if aux is not None and self.aux_weight:
-        objective += self.aux_weight * tf.reduce_mean(
+        objective += self.aux_weight * distribute.local_mean(
             tf.nn.sparse_softmax_cross_entropy_with_logits(labels, aux))
     grads = tape.gradient(objective, variables)
-    rows = [isinstance(g, tf.IndexedSlices) for g in grads]  # weight-set tables
-    grads = [tf.zeros_like(v) if g is None else _dense(g)
-             for g, v in zip(grads, variables)]
+    # Known by the variable, not by the gradient's type: inside the micro
+    # node loop a table's gradient comes back dense.
+    rows = [v.name == WEIGHT_SET_TABLE for v in variables]
+    grads = distribute.replica_sum(
+        [tf.zeros_like(v) if g is None else _dense(g)
+         for g, v in zip(grads, variables)])
     if self.l2_reg:  # d/dw of l2 * sum(w^2)
       grads = [g + (2.0 * self.l2_reg) * v for g, v in zip(grads, variables)]
     grads, stats = clip_gradients(grads, self._clip_mode, self.grad_bound,
                                   row_wise=rows)
     sgd.apply(grads, variables, learning_rate)
-    return {"loss": loss, "accuracy": _accuracy(logits, labels), **stats}
+    return {"loss": distribute.replica_sum(loss),
+            "accuracy": _accuracy(logits, labels), **stats}
 
   def _train(self, images, labels, arc, learning_rate):
     self._train_traces += 1
@@ -859,5 +928,7 @@ class SharedWeightModel(keras.Model):
 
 
 def _accuracy(logits, labels):
+  """Accuracy of the batch (the global batch's, summed over replicas)."""
   predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
-  return tf.reduce_mean(tf.cast(tf.equal(predictions, labels), tf.float32))
+  return distribute.replica_sum(distribute.local_mean(
+      tf.cast(tf.equal(predictions, labels), tf.float32)))

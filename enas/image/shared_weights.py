@@ -52,6 +52,7 @@ from controller import config_check
 from controller import errors
 from controller import search_space as ss
 from enas import checkpoint
+from enas.image import distribute
 from enas.image import families
 from enas.schedules import cosine_lr
 
@@ -182,9 +183,14 @@ class ImageSharedWeights:
     self.family = families.get(config.space)
     self.kind = f"enas_{config.space}"
     self.space = self.family.make_space()
-    self.model = model or self.family.make_supergraph(
-        self.space, input_shape=self.data.input_shape,
-        num_classes=self.data.num_classes)
+    if model is None:
+      # `DistributeConfig` (gin): one device, or the step data parallel on
+      # several (`enas.image.distribute`; equal results at the same batch).
+      with distribute.DistributeConfig().make().scope():
+        model = self.family.make_supergraph(
+            self.space, input_shape=self.data.input_shape,
+            num_classes=self.data.num_classes)
+    self.model = model
     self.model.clip_mode = config.clip_mode
     self.derive_samples = config.derive_samples
     self.derive_on = config.derive_on

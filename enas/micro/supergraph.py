@@ -67,6 +67,7 @@ import keras
 import tensorflow as tf
 
 from controller.search_space import SearchSpace
+from enas.image import distribute
 from enas.image import ops as image_ops
 from enas.micro import id_table
 from enas.micro import ops as micro_ops
@@ -164,6 +165,8 @@ class SharedCell(keras.layers.Layer):
     holds one node's ops (two op switches) instead of B copies, which makes
     the compiled step five times smaller to trace, optimise and hold in
     memory; node n reads its table rows and architecture entries by n.
+    Under several replicas (`enas.image.distribute`) the loop is unrolled:
+    the synchronised batch norm's collectives do not run inside it.
     """
     spec = tf.stack([tf.stack(node) for node in cell_arc])  # [B, 4]
     row_base = tf.constant(self._row_base, tf.int32)  # [B, 2]
@@ -178,6 +181,11 @@ class SharedCell(keras.layers.Layer):
       nodes.write(n + 2, terms[0] + terms[1])
       return n + 1, nodes.handle
 
+    if distribute.unroll_loops():  # several devices: no collectives in loops
+      handle = table.handle
+      for n in range(self.num_nodes):
+        _, handle = body(tf.constant(n), handle)
+      return table.view(handle)
     _, handle = tf.while_loop(
         lambda n, _: n < self.num_nodes, body,
         (tf.constant(0), table.handle), maximum_iterations=self.num_nodes)
