@@ -86,7 +86,8 @@ SETTINGS = {
     "micro": "import enas.micro.supergraph\nmicro_space.num_nodes = 3\nMicroSupergraph.num_layers = 1\n"
              "MicroSupergraph.out_filters = 4\nMicroSupergraph.keep_prob = 0.5\nMicroSupergraph.aux_weight = 0.0\n",
 }
-MIRRORED = "import enas.image.distribute\nDistributeConfig.strategy = 'mirrored'\nDistributeConfig.devices = ['/cpu:0', '/cpu:1']\n"
+MIRRORED = ("import enas.image.distribute\nDistributeConfig.strategy = 'mirrored'\n"
+            "DistributeConfig.devices = ['/cpu:0', '/cpu:1']\n")
 
 def search(space, mirrored):
   gin.clear_config()

@@ -4,7 +4,8 @@ A search runs through `experiments.cli.run_search` (the binary
 ``experiments.search`` in-process) in
 ``<search_root>/<search id>-<gin digest>-seed<k>``; every row of every table
 naming the same search with the same gin shares that run (e.g. ENAS micro,
-ENAS micro + cutout, the search-cost and ranking tables' micro search). An interrupted search is resumed by the search's own resume;
+ENAS micro + cutout, the search-cost and ranking tables' micro search). An
+interrupted search is resumed by the search's own resume;
 a finished one is marked by ``<search id>-seed<k>.json`` beside its directory
 and never run again. A retraining is the task's final training
 (``experiments.train_final`` in-process) in the cell's ``final/``; a count
