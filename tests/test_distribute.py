@@ -167,3 +167,9 @@ def test_default_is_one_device_without_a_strategy():
 def test_unknown_strategy_is_rejected():
   with pytest.raises(ConfigError, match="strategy"):
     distribute.DistributeConfig("tpu")
+
+
+def test_a_device_this_machine_lacks_is_one_config_error():
+  # TF would accept it and the collectives would wait for a missing peer.
+  with pytest.raises(ConfigError, match="'/cpu:7' is not a device of this machine"):
+    distribute.DistributeConfig("mirrored", ("/cpu:0", "/cpu:7")).make()

@@ -91,8 +91,28 @@ class DistributeConfig:
       return Distribution(None)
     key = tuple(self.devices) if self.devices else None
     if key not in _MADE:
+      if key:
+        _check_devices(key)
+      # TF's per-trace INFO lines about its strategy and all-reduces are noise.
+      tf.get_logger().setLevel("WARNING")
       _MADE[key] = Distribution(tf.distribute.MirroredStrategy(devices=list(key) if key else None))
     return _MADE[key]
+
+
+def _check_devices(devices: Sequence[str]) -> None:
+  """Every device must exist here: TF would place a missing one's ops on
+  another device and its collectives would wait for a peer that never comes."""
+  have = {(d.device_type, tf.DeviceSpec.from_string(d.name).device_index)
+          for d in tf.config.list_logical_devices()}
+  for name in devices:
+    try:
+      spec = tf.DeviceSpec.from_string(name)
+    except ValueError:
+      spec = None
+    if spec is None or (str(spec.device_type).upper(), spec.device_index) not in have:
+      names = ", ".join(f"/{t.lower()}:{i}" for t, i in sorted(have))
+      raise errors.ConfigError(f"DistributeConfig.devices: {name!r} is not a device of this machine "
+                               f"(it has {names})")
 
 
 _MADE: dict[tuple[str, ...] | None, "Distribution"] = {}
