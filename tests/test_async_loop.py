@@ -53,10 +53,12 @@ def test_two_workers_stay_busy_and_each_record_carries_its_staleness(tmp_path):
     assert record["status"] == "ok"
     assert record["staleness"] == (record["controller_step"]
                                    - record["sampled_at_step"]) >= 0
-  # child 2 is sampled when child 0 finishes, before update 0 is made
+  # child 2 is sampled when the first child finishes, before update 0 is
+  # made: three children come from step 0, update 0 takes two (whichever
+  # finish first), so one of them is stale.
   by_index = {r["index"]: r for r in records}
   assert by_index[2]["sampled_at_step"] == 0
-  assert by_index[2]["staleness"] >= 1
+  assert max(r["staleness"] for r in records if r["sampled_at_step"] == 0) >= 1
   assert [r["round"] for r in rounds] == [0, 1, 2]
   assert max(r["max_staleness"] for r in rounds) >= 1
   assert all(r["asynchronous"] and r["seconds_waiting"] >= 0 for r in rounds)
