@@ -36,7 +36,8 @@ def _fake_runner(calls):
                 "derived_on": "validation", "reward": base, "score_key": "valid_accuracy", "score": base,
                 "params": 10, "evaluations": 5 if scratch else 50, "children_from_scratch": 5 if scratch else 0,
                 "rounds": 1,
-                "seconds": 60.0 + cell.seed, "command": f"search {path}"}
+                "seconds": 60.0 + cell.seed, "cpu_seconds": 100.0 if scratch else 50.0,
+                "command": f"search {path}"}
     retrained = {"status": "ok", "test_accuracy": base + 0.1, "valid_accuracy": base, "test_ppl": 100 * base,
                  "valid_ppl": 110 * base, "params": 1000, "seconds": 5.0, "command": f"train {path}"}
     if cell.arch is not None:
@@ -165,11 +166,14 @@ def test_search_cost_projects_nas_to_enas_evaluations_and_judges_the_claim(tmp_p
   # fake: both searches take 60 s; NAS evaluates 5 architectures, ENAS 50
   assert cost["ratio_per_evaluation"] == pytest.approx(10.0)
   assert cost["nas_projected_seconds"] == pytest.approx(600.0)
-  assert "device-hours" in render.markdown(data)
+  # fake CPU time: NAS 100 s for 5 architectures, ENAS 50 s for 50
+  assert cost["cpu_ratio_per_evaluation"] == pytest.approx(20.0)
+  text = render.markdown(data)
+  assert "device-hours" in text and "By CPU time" in text and "20x" in text
   os.makedirs(tmp_path / "root" / "search_cost" / "cpu")
   (tmp_path / "root" / "search_cost" / "cpu" / "table.json").write_text(json.dumps(data))
   claim = results_lib.verdict("enas_cheaper", results_lib.load_tables(str(tmp_path / "root")))
-  assert claim.startswith("disagrees") and "10x" in claim
+  assert claim.startswith("disagrees") and "10x" in claim and "by CPU time 20x" in claim
 
 
 def test_the_params_table_builds_a_published_cell_at_paper_settings(tmp_path):
@@ -191,6 +195,7 @@ def test_a_real_search_cell_searches_retrains_and_is_not_run_twice(tmp_path):
   [result] = table_lib.run_cells(cells, str(tmp_path), runner, log=lambda _: None)
   assert result["search"]["phase"] == "from_scratch"
   assert result["search"]["children_from_scratch"] == 2
+  assert 0 < result["search"]["cpu_seconds"]
   assert result["retrained"]["status"] == "ok", result["retrained"]
   assert 0 <= result["retrained"]["test_accuracy"] <= 1
   assert os.path.exists(result["search"]["dir"] + ".json")

@@ -18,6 +18,7 @@ import gc
 import hashlib
 import json
 import os
+import resource
 import shlex
 import time
 from typing import Any, Callable
@@ -137,7 +138,7 @@ class CellRunner:
     resume = os.path.isdir(directory) and bool(os.listdir(directory))
     before = sum(r.get("seconds", 0.0) for r in run.read_jsonl("rounds.jsonl")) if resume else 0.0
     self.log(f"  search {stage.id} seed {seed} ({'resumed' if resume else 'new'}): {directory}")
-    started = time.time()
+    started, started_cpu = time.time(), _cpu_seconds()
     gin.clear_config()
     try:
       best = cli.run_search(list(config.files), list(config.bindings + extra), directory,
@@ -156,6 +157,7 @@ class CellRunner:
         "children_from_scratch": len(records) if phase == "from_scratch" else 0,
         "rounds": len(run.read_jsonl("rounds.jsonl")),
         "seconds": before + time.time() - started,
+        "cpu_seconds": None if resume else _cpu_seconds() - started_cpu,
         "command": command("search", config, extra, f"--seed={seed}", f"--output_dir={directory}"),
     }
     atomic_write_json(marker, summary)
@@ -251,6 +253,15 @@ class CellRunner:
             "ranking": {"arcs": arcs, "score_key": key, "phase": search["phase"],
                         "derived_on": experiment.evaluator.derive_on,
                         "shared_weight": [s.get(key) for s in scores]}}
+
+
+def _cpu_seconds() -> float:
+  """CPU seconds used so far by this process (every thread) and its finished
+  worker processes. Unlike wall time, other processes' load and a paused
+  process do not inflate it; a resumed search has none (the time before the
+  interruption is lost)."""
+  own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+  return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _free_memory() -> None:

@@ -124,7 +124,8 @@ def verdict(claim: str, measured: dict[tuple[str, str], dict]) -> str:
     return (f"{word}: per evaluated architecture NAS took {cost['ratio_per_evaluation']:.0f}x ENAS's time; "
             f"for ENAS's {cost['evaluations']:.0f} evaluations NAS would need "
             f"{cost['nas_projected_seconds'] / 3600:.1f} h against {cost['enas_seconds'] / 60:.1f} min "
-            f"({cost['ratio']:.0f}x)")
+            f"({cost['ratio']:.0f}x)" + (f"; by CPU time {cost['cpu_ratio_per_evaluation']:.0f}x per evaluated "
+                                          "architecture" if cost.get("cpu_ratio_per_evaluation") else ""))
   tau = datas[0].get("ranking", {}).get("kendall_tau", {})
   if tau.get("mean") is None:
     return "not measured yet"

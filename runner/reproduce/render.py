@@ -60,6 +60,7 @@ def _row(table: spec_lib.TableSpec, system: spec_lib.System, results: Sequence[d
         score_key=searches[0]["score_key"], phase=searches[0]["phase"],
         derived_on=searches[0]["derived_on"])
     row["search_seconds"] = stats.mean_std([s["seconds"] for s in searches])
+    row["search_cpu_seconds"] = stats.mean_std([s.get("cpu_seconds") for s in searches])
     row["evaluations"] = stats.mean_std([s["evaluations"] for s in searches])
     row["children_from_scratch"] = stats.mean_std([s["children_from_scratch"] for s in searches])
     row["arcs"] = [s["arc"] for s in searches]
@@ -121,10 +122,16 @@ def _cost(rows: list[dict[str, Any]]) -> dict[str, Any]:
   enas, nas = shared[0], scratch[0]
   evaluations = enas["evaluations"]["mean"]
   projected = nas["seconds_per_evaluation"] * evaluations
-  return {"enas": enas["system"], "nas": nas["system"], "evaluations": evaluations,
+  cost = {"enas": enas["system"], "nas": nas["system"], "evaluations": evaluations,
           "nas_projected_seconds": projected, "enas_seconds": enas["search_seconds"]["mean"],
           "ratio": projected / enas["search_seconds"]["mean"],
           "ratio_per_evaluation": nas["seconds_per_evaluation"] / enas["seconds_per_evaluation"]}
+  cpu = [r.get("search_cpu_seconds", {}) for r in (enas, nas)]
+  if all(c.get("mean") for c in cpu):
+    # The same ratio by CPU time, which other load and pauses do not inflate.
+    per = [c["mean"] / max(1.0, r["evaluations"]["mean"]) for c, r in zip(cpu, (enas, nas))]
+    cost["cpu_ratio_per_evaluation"] = per[1] / per[0]
+  return cost
 
 
 def build(table: spec_lib.TableSpec, scale: str, seeds: Sequence[int],
@@ -272,8 +279,9 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines + _notes(data)) + "\n"
   if kind == "search_cost":
     lines += ["| system | paper | search cost (paper) | architectures evaluated | trained from scratch | "
-              "wall time (ours, mean over seeds) | seconds per evaluation | hardware (paper / ours) | status |",
-              "|---" * 9 + "|"]
+              "wall time (ours, mean over seeds) | seconds per evaluation | CPU time (ours, all threads) | "
+              "hardware (paper / ours) | status |",
+              "|---" * 10 + "|"]
     for row in data["rows"]:
       per = f"{row['seconds_per_evaluation']:.2f} s" if row.get("seconds_per_evaluation") else "-"
       evaluations = row.get("evaluations", {}).get("mean")
@@ -281,13 +289,17 @@ def markdown(data: dict[str, Any]) -> str:
       lines.append(f"| {row['system']} | {_fmt_number(row['paper'])} | {row['search_cost_paper'] or '-'} | "
                    f"{'-' if evaluations is None else f'{evaluations:.0f}'} | "
                    f"{'-' if scratch is None else f'{scratch:.0f}'} | {_device_hours(row.get('search_seconds'))} | "
-                   f"{per} | {row['hardware_paper'] or '-'} / {data['hardware']} | {row['status']} |")
+                   f"{per} | {_seconds(row.get('search_cpu_seconds'))} | "
+                   f"{row['hardware_paper'] or '-'} / {data['hardware']} | {row['status']} |")
     cost = data.get("cost")
     if cost:
       lines += ["", f"Projected: {cost['nas']} would need {cost['nas_projected_seconds'] / 3600:.1f} h for "
                 f"{cost['enas']}'s {cost['evaluations']:.0f} evaluations, which took "
                 f"{cost['enas_seconds'] / 60:.1f} min: {cost['ratio']:.0f}x "
                 f"({cost['ratio_per_evaluation']:.0f}x per evaluated architecture)."]
+      if cost.get("cpu_ratio_per_evaluation"):
+        lines.append(f"By CPU time, which other load and pauses do not inflate: "
+                     f"{cost['cpu_ratio_per_evaluation']:.0f}x per evaluated architecture.")
     return "\n".join(lines + _notes(data)) + "\n"
   lines += [f"| system | role | paper | independent reproductions | ours, search phase | "
             f"ours, retrained from scratch: {metric} | params (ours / paper) | search cost (ours / paper) | "
