@@ -147,6 +147,28 @@ def test_the_ranking_table_pairs_shared_weight_scores_with_retrained_ones(tmp_pa
   assert "Kendall's tau" in render.markdown(data)
 
 
+def test_the_ranking_table_measures_each_score_against_itself_across_seeds(tmp_path):
+  table = tables.get("ranking")
+  arcs = ["a", "b", "c"]
+  system = table.systems[0].name
+  boards = [{"system": system, "seed": seed, "arch": None,
+             "ranking": {"arcs": arcs, "score_key": "valid_accuracy", "shared_weight": shared}}
+            for seed, shared in ((0, [0.1, 0.2, 0.3]), (1, [0.1, 0.3, 0.2]))]
+  # seed 1's retraining reverses seed 0's order: tau -1 between the seeds
+  trained = [{"system": system, "seed": seed, "arch": arch,
+              "retrained": {"status": "ok", "test_accuracy": value}}
+             for seed, values in ((0, [0.7, 0.8, 0.9]), (1, [0.9, 0.8, 0.7])) for arch, value in enumerate(values)]
+  data = render.build(table, "cpu", [0, 1], boards + trained, dataset="d", date="d", reproduce_command="c")
+  between = data["ranking"]["between_seeds"]
+  assert between["retrained"]["mean"] == pytest.approx(-1.0)
+  assert between["shared_weight"]["mean"] == pytest.approx(stats.kendall_tau([0.1, 0.2, 0.3], [0.1, 0.3, 0.2]))
+  assert "two retrainings agree only this well" in render.markdown(data)
+  os.makedirs(tmp_path / "ranking" / "cpu")
+  (tmp_path / "ranking" / "cpu" / "table.json").write_text(json.dumps(data))
+  claim = results_lib.verdict("shared_weights_rank", results_lib.load_tables(str(tmp_path)))
+  assert claim.endswith("two retrainings with different seeds agree at tau -1.000")
+
+
 def test_results_md_states_each_claim_or_not_measured_yet(tmp_path):
   _, data = _build("enas_ptb", tmp_path / "cells")
   os.makedirs(tmp_path / "root" / "enas_ptb" / "cpu")

@@ -131,8 +131,11 @@ def verdict(claim: str, measured: dict[tuple[str, str], dict]) -> str:
     return "not measured yet"
   std = f" ± {tau['std']:.3f}" if tau.get("std") is not None else ""
   word = "agrees" if tau["mean"] >= 0.5 else "does not agree"
+  noise = (datas[0]["ranking"].get("between_seeds") or {}).get("retrained") or {}
+  reference = (f"; two retrainings with different seeds agree at tau {noise['mean']:.3f}"
+               if noise.get("mean") is not None else "")
   return (f"{word}: Kendall's tau between shared-weight scores and retrained accuracy is "
-          f"{tau['mean']:.3f}{std} over {tau['n']} seed(s) (we call 0.5 or more ranking well)")
+          f"{tau['mean']:.3f}{std} over {tau['n']} seed(s) (we call 0.5 or more ranking well){reference}")
 
 
 def write(root: str, path: str) -> str:

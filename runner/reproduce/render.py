@@ -107,7 +107,32 @@ def _ranking(table: spec_lib.TableSpec, results: Sequence[dict[str, Any]]) -> di
     rows.append({"arch": i, "arc": arc, "shared_weight": stats.mean_std(shared),
                  "retrained": stats.mean_std(trained)})
   return {"per_seed": per_seed, "points": points, "architectures": rows,
-          "kendall_tau": stats.mean_std([s["kendall_tau"] for s in per_seed if s["kendall_tau"] is not None])}
+          "kendall_tau": stats.mean_std([s["kendall_tau"] for s in per_seed if s["kendall_tau"] is not None]),
+          "between_seeds": _between_seeds(points)}
+
+
+def _between_seeds(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
+  """Kendall's tau of each measure with itself across seeds, over seed pairs.
+
+  Retraining the same architectures with another seed reorders them too:
+  two retrainings agree only this well, the noise against which the
+  shared-weight tau is read (a noiseless score would agree with one
+  retraining somewhat better than another retraining does).
+  """
+  by_seed: dict[int, dict[int, dict[str, Any]]] = {}
+  for point in points:
+    by_seed.setdefault(point["seed"], {})[point["arch"]] = point
+  taus: dict[str, list[float]] = {"retrained": [], "shared_weight": []}
+  seeds = sorted(by_seed)
+  for i, a in enumerate(seeds):
+    for b in seeds[i + 1:]:
+      common = sorted(set(by_seed[a]) & set(by_seed[b]))
+      for key, found in taus.items():
+        tau = stats.kendall_tau([by_seed[a][k][key] for k in common], [by_seed[b][k][key] for k in common]) \
+            if len(common) > 1 else None
+        if tau is not None:
+          found.append(tau)
+  return {key: stats.mean_std(found) for key, found in taus.items()}
 
 
 def _cost(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -266,7 +291,14 @@ def markdown(data: dict[str, Any]) -> str:
     lines += [f"Kendall's tau (shared-weight score vs retrained {metric}): "
               f"{stats.format_mean_std(ranking['kendall_tau'], '.3f')}; per seed: "
               + ", ".join(f"seed {s['seed']}: " + ("-" if s["kendall_tau"] is None else f"{s['kendall_tau']:.3f}")
-                          + f" ({s['pairs']} architectures)" for s in ranking["per_seed"]), "",
+                          + f" ({s['pairs']} architectures)" for s in ranking["per_seed"]), ""]
+    between = ranking.get("between_seeds") or {}
+    if (between.get("retrained") or {}).get("mean") is not None:
+      lines += [f"The same measures against themselves across seeds (Kendall's tau over seed pairs): retrained "
+                f"{metric} {stats.format_mean_std(between['retrained'], '.3f')} (two retrainings agree only "
+                f"this well: the noise the tau above is read against); shared-weight score "
+                f"{stats.format_mean_std(between['shared_weight'], '.3f')}.", ""]
+    lines += [
               f"| architecture | search phase: shared-weight score | retrained from scratch: {metric} |",
               "|---|---|---|"]
     for row in ranking["architectures"]:
