@@ -298,8 +298,7 @@ def markdown(data: dict[str, Any]) -> str:
                 f"{metric} {stats.format_mean_std(between['retrained'], '.3f')} (two retrainings agree only "
                 f"this well: the noise the tau above is read against); shared-weight score "
                 f"{stats.format_mean_std(between['shared_weight'], '.3f')}.", ""]
-    lines += [
-              f"| architecture | search phase: shared-weight score | retrained from scratch: {metric} |",
+    lines += [f"| architecture | search phase: shared-weight score | retrained from scratch: {metric} |",
               "|---|---|---|"]
     for row in ranking["architectures"]:
       lines.append(f"| `{row['arc']}` | {stats.format_mean_std(row['shared_weight'])} | "
