@@ -177,9 +177,17 @@ def test_results_md_states_each_claim_or_not_measured_yet(tmp_path):
   claims = [line for line in text.splitlines() if line.startswith("* **")]
   assert len(claims) == len(results_lib.CLAIMS)
   assert "not measured yet" in next(c for c in claims if "rank architectures" in c)
-  assert "not measured yet" not in next(c for c in claims if "random controls" in c)
+  assert "): not measured yet" not in next(c for c in claims if "random controls" in c)
   assert "*paper scale: not run*" in text
   assert (tmp_path / "RESULTS.md").read_text() == text
+
+
+def test_a_claim_says_which_of_its_tables_it_rests_on_and_their_missing_seeds(tmp_path):
+  _, data = _build("enas_ptb", tmp_path / "cells", seeds=(0, 1))
+  os.makedirs(tmp_path / "root" / "enas_ptb" / "cpu")
+  (tmp_path / "root" / "enas_ptb" / "cpu" / "table.json").write_text(json.dumps(data))
+  claim = results_lib.verdict("enas_beats_random", results_lib.load_tables(str(tmp_path / "root")))
+  assert claim.endswith("[enas_cifar10 not measured yet; enas_ptb on 2 of its 3 seeds so far]")
 
 
 def test_search_cost_projects_nas_to_enas_evaluations_and_judges_the_claim(tmp_path):

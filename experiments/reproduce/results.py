@@ -105,6 +105,20 @@ def _pairwise_verdict(pairs: list[tuple[str, str]], what: str) -> str:
   return f"{verdict} ({details})"
 
 
+def _coverage(names: tuple[str, ...], measured: dict[tuple[str, str], dict]) -> str:
+  """What a verdict rests on, when that is less than every table of its claim at their default seeds."""
+  parts = []
+  for name in names:
+    data = measured.get((name, "cpu"))
+    if data is None:
+      parts.append(f"{name} not measured yet")
+      continue
+    default = tables_lib.TABLES[name].seeds["cpu"]
+    if len(data["seeds"]) < default:
+      parts.append(f"{name} on {len(data['seeds'])} of its {default} seeds so far")
+  return f" [{'; '.join(parts)}]" if parts else ""
+
+
 def verdict(claim: str, measured: dict[tuple[str, str], dict]) -> str:
   """One plain sentence on whether our cpu-scale tables agree with `claim`."""
   _, names = CLAIMS[claim]
@@ -115,7 +129,7 @@ def verdict(claim: str, measured: dict[tuple[str, str], dict]) -> str:
     compare: Callable[[dict], list] = _enas_beats_random if claim == "enas_beats_random" else _cells_beat_lstm
     pairs = [p for data in datas for p in compare(data)]
     what = "ENAS is better than its control" if claim == "enas_beats_random" else "the cell beats the LSTM"
-    return _pairwise_verdict(pairs, what)
+    return _pairwise_verdict(pairs, what) + _coverage(names, measured)
   if claim == "enas_cheaper":
     cost = datas[0].get("cost")
     if not cost:
