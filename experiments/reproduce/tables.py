@@ -23,6 +23,13 @@ micro final model 1.1-3 min (mean about 2.3; ranking and search_cost), so
 search_cost took 87 min and ranking 48 (its search already done). The
 enas_cifar10 micro rows still carry the older 1-1.5 min figure: the table
 may run longer than its estimate; it is re-estimated when measured.
+
+Measured in session 9 (idle machine): enas_ptb 21-28 min a seed (its
+searches 4.4-8 min each, one final training 50-95 s), close to its 22.5 min
+estimate; enas_cifar10 about 31 min a seed with the micro search shared
+(about 35 with it), close to its 33 min estimate: the micro final models
+(1.6-2.7 min) and RS macro (6.7 min) run longer than estimated, ENAS and
+RS-WS macro (2.6-2.8 min each, search and final model) shorter.
 """
 
 from __future__ import annotations
