@@ -224,7 +224,7 @@ def print_result(best: dict[str, Any], output_dir: str) -> None:
   print("")
   from runner import loop  # pylint: disable=g-import-not-at-top
   print(f"best architecture ({best['space']}): {best['arc']}")
-  scores = [f"reward {best['reward']:.4f}"]
+  scores = [f"reward {best['reward']:.4g}"]
   for key in loop.SCORES:
     if best.get(key) is not None:
       scores.append(f"{loop.SCORE_LABELS[key]} {best[key]:.4f}")

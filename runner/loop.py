@@ -348,7 +348,7 @@ def describe_record(record: dict[str, Any]) -> str:
   parts = [record["status"]]
   if record.get("phase"):
     parts[0] += f" ({phase_label(record['phase'])}):"
-  parts.append(f"reward {record['reward']:.4f}")
+  parts.append(f"reward {record['reward']:.4g}")
   for key, label in (("valid_accuracy", "valid_acc"), ("valid_ppl", "valid_ppl"),
                      ("test_accuracy", "test_acc"), ("test_ppl", "test_ppl")):
     if record.get(key) is not None:
@@ -504,7 +504,7 @@ def _round_line(record: dict[str, Any], round_name: str, rounds: int,
   if shown:
     parts.append(" ".join(f"{k} {v:.4g}" for k, v in shown.items()) + " |")
   parts.append(f"sampled ({phase_label(phase)}): mean reward "
-               f"{num(record['mean_reward'], '.4f')}")
+               f"{num(record['mean_reward'], '.4g')}")
   for key in SCORES:
     if record[f"mean_sampled_{key}"] is not None:
       parts.append(f"{SCORE_LABELS[key]} {record[f'mean_sampled_{key}']:.4f}")

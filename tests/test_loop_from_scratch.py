@@ -210,3 +210,10 @@ def test_the_image_task_parses_children_of_any_depth_up_to_its_own():
   assert task.parse(text.to_string()).space.meta("num_layers") == 3
   with pytest.raises(ValueError, match="expected 33 integers, got 4"):
     task.parse("1 2 3 4")  # no depth has 4 tokens
+
+
+def test_a_tiny_reward_is_printed_with_its_significant_figures():
+  # Zoph & Le's PTB reward 80 / ppl^2 is about 1e-4; four decimals would show 0.0000.
+  line = loop.describe_record({"status": "ok", "reward": 80 / 767.5 ** 2,
+                               "valid_ppl": 767.5})
+  assert "reward 0.0001358" in line
