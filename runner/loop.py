@@ -517,5 +517,5 @@ def _round_line(record: dict[str, Any], round_name: str, rounds: int,
   if record["best_sampled"]:
     best = record["best_sampled"][0]
     line += (f"\n  best sampled: {best['arc']} (search-phase reward "
-             f"{best['reward']:.4f})")
+             f"{best['reward']:.4g})")
   return line
